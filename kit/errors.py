@@ -1,0 +1,51 @@
+"""User-facing errors and the documented exit codes.
+
+Every failure a user can cause is raised as a ``KitError`` carrying one exit code;
+the CLI prints its one-line message and exits with that code (no traceback).
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """Documented exit codes (README, "Exit codes")."""
+
+    OK = 0
+    INTERNAL = 1  # a bug in the kit: please report it
+    USAGE = 2  # bad option or argument (click's own code too)
+    NOT_FOUND = 3  # unknown model, task or benchmark; missing input file
+    DATA_MISSING = 4  # offline and a model or dataset is not in the HF cache
+    REVISION_MISMATCH = 5  # loaded revision differs from the pinned one
+    UNFAITHFUL_TASK = 6  # the task cannot be loaded as mteb defines it
+    OUTPUT = 7  # output folder not writable, or it holds another model's run
+    EVALUATION_FAILED = 8  # mteb raised while running a task
+    # bundle / verify
+    UNSAFE_ARCHIVE = 10  # unsafe or corrupt archive (traversal, links, bombs, not a tar.gz)
+    INTEGRITY = 11  # a listed file is missing, altered, or an unlisted file is present
+    SCHEMA = 12  # a record does not match its JSON Schema (or a wrong format version)
+    SCORES = 13  # manifest scores differ from those recomputed from mteb's raw files
+    REFERENCE = 14  # scores differ from the reference beyond the tolerance
+    # signatures
+    UNSIGNED = 20  # no signature and --allow-unsigned not given
+    BAD_SIGNATURE = 21  # the signature does not match the manifest
+    KEY_NOT_ALLOWED = 22  # signed by a key not in allowed_signers (or not the identity)
+    WRONG_NAMESPACE = 23  # signed under another namespace than "repro-kit"
+    MALFORMED_SIGNATURE = 24  # not a parseable SSHSIG signature
+    KEY_ERROR = 25  # private key unreadable, wrong passphrase, unsupported type, exists
+    # containers
+    DOCKER = 30  # docker daemon unreachable, image missing, build failed
+    RERUN_MISMATCH = 31  # a re-run score differs from the claimed one
+
+
+class KitError(Exception):
+    """An error caused by input or environment, reported as one line."""
+
+    def __init__(self, message: str, code: ExitCode = ExitCode.INTERNAL) -> None:
+        super().__init__(message)
+        self.code = code
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0]) if self.args else ""
