@@ -169,3 +169,165 @@ def _summary_json(output: Path, rec: dict) -> dict:
             for t in rec["tasks"]
         },
     }
+
+
+def _console():
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=False, width=max(100, min(160, _term_width())))
+
+
+def _term_width() -> int:
+    import shutil
+
+    return shutil.get_terminal_size((120, 24)).columns
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    "dest",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Bundle file to write, e.g. bundle.tar.gz.",
+)
+@click.option(
+    "--sign",
+    "key",
+    type=click.Path(path_type=Path),
+    help="Sign the manifest with this SSH private key (Ed25519, ECDSA or RSA).",
+)
+@click.option(
+    "--passphrase-env",
+    metavar="VAR",
+    help="Read the key's passphrase from this environment variable.",
+)
+def bundle(run_dir: Path, dest: Path, key: Path | None, passphrase_env: str | None) -> None:
+    """Package RUN_DIR into one deterministic, schema-validated archive."""
+    from kit.bundle import write_bundle
+
+    signer = _signer(key, passphrase_env) if key else None
+    info = write_bundle(run_dir, dest, signer)
+    click.echo(
+        f"wrote {info['path']} ({info['members']} files, {info['size']} bytes"
+        f"{', signed' if info['signed'] else ', unsigned'})"
+    )
+
+
+def _signer(key: Path, passphrase_env: str | None):
+    """A function that signs bytes with the user's SSH key (prompting for a passphrase)."""
+    from kit import sshsig
+
+    passphrase = None
+    if passphrase_env:
+        if passphrase_env not in os.environ:
+            raise KitError(f"environment variable {passphrase_env} is not set", ExitCode.USAGE)
+        passphrase = os.environ[passphrase_env].encode()
+    try:
+        private = sshsig.load_private_key(key, passphrase)
+    except KitError as e:
+        needs = "passphrase" in e.message.lower() and passphrase is None
+        if not (needs and sys.stdin.isatty()):
+            raise
+        passphrase = click.prompt(f"Passphrase for {key}", hide_input=True).encode()
+        private = sshsig.load_private_key(key, passphrase)
+    return lambda data: sshsig.sign(data, private)
+
+
+@cli.command()
+@click.argument("bundle_file", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option(
+    "--reference",
+    type=click.Path(path_type=Path),
+    help="Published per-task scores (JSON) or a folder of mteb result files.",
+)
+@click.option(
+    "--tolerance",
+    type=float,
+    default=0.001,
+    show_default=True,
+    help="Per-task tolerance, absolute on the 0-1 scale.",
+)
+@click.option(
+    "--mean-tolerance",
+    type=float,
+    default=0.005,
+    show_default=True,
+    help="Tolerance of the benchmark means.",
+)
+@click.option(
+    "--allowed-signers",
+    type=click.Path(path_type=Path),
+    help="OpenSSH allowed_signers file (the format git uses).",
+)
+@click.option("--identity", help="Principal that must have signed (with --allowed-signers).")
+@click.option("--public-key", type=click.Path(path_type=Path), help="Signer's .pub key.")
+@click.option("--allow-unsigned", is_flag=True, help="Check an unsigned bundle anyway.")
+def verify(
+    bundle_file: Path,
+    as_json: bool,
+    reference: Path | None,
+    tolerance: float,
+    mean_tolerance: float,
+    allowed_signers: Path | None,
+    identity: str | None,
+    public_key: Path | None,
+    allow_unsigned: bool,
+) -> None:
+    """Check a bundle: archive safety, signature, schema, integrity, scores, reference."""
+    from kit.reference import load_reference
+    from kit.verify import SignaturePolicy, verify_bundle
+
+    if allowed_signers and public_key:
+        raise KitError("give --allowed-signers or --public-key, not both", ExitCode.USAGE)
+    if identity and not allowed_signers:
+        raise KitError("--identity needs --allowed-signers", ExitCode.USAGE)
+    for p in (allowed_signers, public_key):
+        if p is not None and not p.is_file():
+            raise KitError(f"{p} not found", ExitCode.NOT_FOUND)
+    ref = load_reference(reference) if reference else None
+    policy = SignaturePolicy(allowed_signers, identity, public_key, allow_unsigned)
+    report = verify_bundle(
+        bundle_file,
+        signature=policy,
+        reference=ref,
+        tolerance=tolerance,
+        mean_tolerance=mean_tolerance,
+    )
+    if as_json:
+        click.echo(json.dumps(report.to_json(), indent=2, sort_keys=True))
+    else:
+        from kit.render import print_verify_report
+
+        print_verify_report(_console(), report)
+    sys.exit(int(report.exit_code))
+
+
+@cli.command()
+@click.argument("name", type=click.Choice(["manifest", "run", "environment"]))
+def schema(name: str) -> None:
+    """Print the JSON Schema of a record (manifest, run or environment)."""
+    from kit import schemas
+
+    click.echo(schemas.text(name), nl=False)
+
+
+@cli.command()
+@click.argument("a", type=click.Path(path_type=Path))
+@click.argument("b", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True)
+def compare(a: Path, b: Path, as_json: bool) -> None:
+    """Why do two runs differ? Environment differences (likely causes first) and score deltas."""
+    from kit.compare import compare as do_compare
+    from kit.compare import load_side
+
+    result = do_compare(load_side(a), load_side(b))
+    if as_json:
+        click.echo(json.dumps(result, indent=2, sort_keys=True, default=str))
+        return
+    from kit.render import print_compare
+
+    print_compare(_console(), result)

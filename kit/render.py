@@ -1,0 +1,73 @@
+"""Terminal rendering of reports (rich tables). Presentation only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+_MARK = {True: "[green]pass[/]", False: "[red]FAIL[/]", None: "[yellow]skip[/]"}
+
+
+def _f(x: float | None, fmt: str = ".6f") -> str:
+    return "-" if x is None else format(x, fmt)
+
+
+def print_verify_report(console: Console, report: Any) -> None:
+    table = Table(title=f"verify {report.bundle}", title_justify="left")
+    table.add_column("check")
+    table.add_column("result")
+    table.add_column("reason", overflow="fold")
+    for c in report.checks:
+        table.add_row(c.name, _MARK[c.ok], c.reason)
+    console.print(table)
+    ref = report.reference
+    if ref:
+        t = Table(
+            title=f"reference: {ref['source']} (tolerance {ref['tolerance']:g})",
+            title_justify="left",
+        )
+        for col in ("task", "type", "score", "reference", "delta", "result"):
+            t.add_column(col, justify="right" if col in ("score", "reference", "delta") else "left")
+        for r in ref["tasks"]:
+            t.add_row(
+                r["task"],
+                r["type"],
+                _f(r["score"]),
+                _f(r["reference"]),
+                _f(r["delta"], "+.6f"),
+                _MARK[r["ok"]],
+            )
+        for m in ref["means"]:
+            t.add_row(
+                f"{m['mean']} ({m['n_tasks']} tasks)",
+                "",
+                _f(m["score"]),
+                _f(m["reference"]),
+                _f(m["delta"], "+.6f"),
+                _MARK[m["ok"]],
+            )
+        console.print(t)
+    status = "[green]OK[/]" if report.ok else f"[red]FAILED[/] (exit {int(report.exit_code)})"
+    console.print(f"verify: {status}")
+
+
+def print_compare(console: Console, result: dict[str, Any]) -> None:
+    t = Table(
+        title=f"differences: A={result['a']}  B={result['b']} (likely causes first)",
+        title_justify="left",
+    )
+    for col in ("#", "what", "A", "B", "why it matters"):
+        t.add_column(col, overflow="fold")
+    for d in result["differences"]:
+        t.add_row(str(d["rank"]), d["what"], str(d["a"]), str(d["b"]), d["why"])
+    if not result["differences"]:
+        t.add_row("-", "no recorded difference", "", "", "")
+    console.print(t)
+    s = Table(title="scores (B - A)", title_justify="left")
+    for col in ("task", "A", "B", "delta"):
+        s.add_column(col, justify="left" if col == "task" else "right")
+    for r in result["tasks"]:
+        s.add_row(r["task"], _f(r["a"]), _f(r["b"]), _f(r["delta"], "+.6f"))
+    console.print(s)

@@ -1,0 +1,36 @@
+"""JSON Schemas (Draft 2020-12) of the records the kit writes, shipped with the package."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from kit.errors import ExitCode, KitError
+
+NAMES = ("manifest", "run", "environment")
+
+
+@cache
+def load(name: str) -> dict[str, Any]:
+    if name not in NAMES:
+        raise KitError(f"unknown schema '{name}' (known: {', '.join(NAMES)})", ExitCode.NOT_FOUND)
+    text = resources.files(__package__).joinpath(f"{name}.schema.json").read_text()
+    return json.loads(text)
+
+
+def text(name: str) -> str:
+    return json.dumps(load(name), indent=2) + "\n"
+
+
+def errors(name: str, instance: Any) -> list[str]:
+    """Every schema violation as 'path: message', sorted; empty when valid."""
+    from jsonschema import Draft202012Validator
+
+    validator = Draft202012Validator(load(name))
+    out = []
+    for err in validator.iter_errors(instance):
+        where = "/".join(str(p) for p in err.absolute_path) or "(root)"
+        out.append(f"{where}: {err.message[:200]}")
+    return sorted(out)
