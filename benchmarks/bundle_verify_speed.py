@@ -1,0 +1,110 @@
+"""Time to bundle and to verify a run of many tasks (target: both under 1 s for 56 tasks).
+
+The run is built from real mteb result files (a finished run folder, default: a fresh
+STSBenchmark run made by this script) copied under the 56 task names of "MTEB(eng, v1)".
+
+    python benchmarks/bundle_verify_speed.py [--run RUN_DIR] [--repeats 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from kit.bundle import write_bundle
+from kit.hfcache import install_default_model
+from kit.verify import SignaturePolicy, verify_bundle
+
+
+def _make_source_run(work: Path, shared: Path) -> Path:
+    hf = work / "hf"
+    shutil.copytree(shared / "mteb-cache", hf)
+    for p in [hf, *hf.rglob("*")]:
+        p.chmod(p.stat().st_mode | 0o200)
+    install_default_model(hf)
+    out = work / "src"
+    env = {**os.environ, "HF_HOME": str(hf), "HF_HUB_OFFLINE": "1"}
+    subprocess.run([sys.executable, "-m", "kit", "evaluate", "--tasks", "STSBenchmark", "-o",
+                    str(out), "-q"], env=env, check=True)
+    return out
+
+
+def _fan_out(src: Path, dest: Path, names: list[tuple[str, str]]) -> Path:
+    """A run folder whose tasks are ``names`` (name, type), each with a real result file."""
+    run = json.loads((src / "run.json").read_text())
+    template_task = run["tasks"][0]
+    raw = json.loads((src / template_task["result_file"]).read_text())
+    results = dest / run["results_dir"]
+    results.mkdir(parents=True)
+    for extra in ("model_meta.json", "run_settings.jsonl"):
+        if (src / run["results_dir"] / extra).exists():
+            shutil.copy(src / run["results_dir"] / extra, results / extra)
+    tasks = []
+    for i, (name, ttype) in enumerate(names):
+        r = copy.deepcopy(raw)
+        r["task_name"] = name
+        r["scores"]["test"][0]["main_score"] = round(0.5 + i / 200, 6)
+        (results / f"{name}.json").write_text(json.dumps(r, indent=2))
+        t = copy.deepcopy(template_task)
+        t.update(name=name, type=ttype, result_file=f"{run['results_dir']}/{name}.json")
+        tasks.append(t)
+    run["tasks"] = tasks
+    run["resolved"]["tasks"] = [n for n, _ in names]
+    run["resolved"]["benchmark"] = "MTEB(eng, v1)"
+    (dest / "run.json").write_text(json.dumps(run, indent=2))
+    shutil.copy(src / "environment.json", dest / "environment.json")
+    return dest
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--run", type=Path, help="a finished run folder to take result files from")
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--shared", type=Path, default=Path(__file__).resolve().parents[2] / "shared")
+    args = ap.parse_args()
+    import mteb
+
+    names = [(t.metadata.name, t.metadata.type) for t in mteb.get_benchmark("MTEB(eng, v1)").tasks]
+    work = Path(tempfile.mkdtemp(prefix="kit-bench-"))
+    try:
+        src = args.run or _make_source_run(work, args.shared)
+        run_dir = _fan_out(src, work / "many", names)
+        dest = work / "many.tar.gz"
+        t_bundle, t_verify = [], []
+        for _ in range(args.repeats):
+            t0 = time.perf_counter()
+            write_bundle(run_dir, dest)
+            t_bundle.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            report = verify_bundle(dest, signature=SignaturePolicy(allow_unsigned=True))
+            t_verify.append(time.perf_counter() - t0)
+            assert report.ok, [c for c in report.checks if c.ok is False]
+        cli = []
+        for _ in range(args.repeats):
+            t0 = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "kit", "verify", str(dest), "--allow-unsigned",
+                            "--json"], check=True, stdout=subprocess.DEVNULL)
+            cli.append(time.perf_counter() - t0)
+        print(f"tasks: {len(names)}; bundle size: {dest.stat().st_size} bytes; "
+              f"repeats: {args.repeats}")
+        print(f"bundle: median {statistics.median(t_bundle) * 1000:.0f} ms "
+              f"(max {max(t_bundle) * 1000:.0f} ms)  target < 1000 ms")
+        print(f"verify: median {statistics.median(t_verify) * 1000:.0f} ms "
+              f"(max {max(t_verify) * 1000:.0f} ms)  target < 1000 ms")
+        print(f"repro-kit verify as a command (Python start and imports included): median "
+              f"{statistics.median(cli) * 1000:.0f} ms")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
