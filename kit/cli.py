@@ -331,3 +331,69 @@ def compare(a: Path, b: Path, as_json: bool) -> None:
     from kit.render import print_compare
 
     print_compare(_console(), result)
+
+
+@cli.command()
+@click.option(
+    "-f",
+    "--file",
+    "path",
+    type=click.Path(path_type=Path),
+    default=Path("~/.ssh/id_ed25519_repro_kit").expanduser(),
+    show_default=True,
+    help="Private key path (the public key goes to PATH.pub).",
+)
+@click.option(
+    "-C", "--comment", default="", help="Identity to put in the key and line, e.g. your e-mail."
+)
+@click.option("--passphrase-env", metavar="VAR", help="Encrypt with the passphrase in VAR.")
+@click.option("--passphrase", "ask", is_flag=True, help="Prompt for a passphrase.")
+def keygen(path: Path, comment: str, passphrase_env: str | None, ask: bool) -> None:
+    """Make a new Ed25519 SSH key pair and print its allowed_signers line."""
+    from kit import sshsig
+
+    passphrase = None
+    if passphrase_env:
+        if passphrase_env not in os.environ:
+            raise KitError(f"environment variable {passphrase_env} is not set", ExitCode.USAGE)
+        passphrase = os.environ[passphrase_env].encode()
+    elif ask:
+        passphrase = click.prompt("Passphrase", hide_input=True, confirmation_prompt=True).encode()
+    line = sshsig.generate_keypair(path, passphrase, comment)
+    click.echo(f"wrote {path} (mode 0600) and {path}.pub", err=True)
+    click.echo("share this allowed_signers line with reviewers:", err=True)
+    click.echo(line)
+
+
+@cli.command("sign")
+@click.argument("bundle_file", type=click.Path(path_type=Path))
+@click.option(
+    "--key",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="SSH private key (Ed25519, ECDSA or RSA).",
+)
+@click.option("--passphrase-env", metavar="VAR", help="Read the passphrase from VAR.")
+@click.option(
+    "-o",
+    "--output",
+    "dest",
+    type=click.Path(path_type=Path),
+    help="Write the signed bundle here (default: replace BUNDLE_FILE atomically).",
+)
+def sign_cmd(bundle_file: Path, key: Path, passphrase_env: str | None, dest: Path | None) -> None:
+    """Sign an existing bundle's manifest (after checking the bundle is intact)."""
+    from kit.archive import write_deterministic_targz
+    from kit.bundle import add_signature
+    from kit.verify import SignaturePolicy, load_members, verify_bundle
+
+    report = verify_bundle(bundle_file, signature=SignaturePolicy(allow_unsigned=True))
+    if not report.ok:
+        bad = next(c for c in report.checks if c.ok is False)
+        raise KitError(
+            f"refusing to sign a bundle that fails verify: {bad.name}: {bad.reason}", bad.code
+        )
+    signer = _signer(key, passphrase_env)
+    members = add_signature(load_members(bundle_file), signer)
+    write_deterministic_targz(members, dest or bundle_file)
+    click.echo(f"signed {dest or bundle_file}")

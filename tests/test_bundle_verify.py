@@ -18,7 +18,7 @@ from kit.archive import read_bundle_archive, write_deterministic_targz
 from kit.errors import ExitCode
 from kit.fsio import dumps_json, sha256_bytes
 from kit.verify import SignaturePolicy, verify_bundle
-from tests.conftest import REFERENCE_DIR, run_kit
+from tests.conftest import REFERENCE_DIR
 
 REF = REFERENCE_DIR / "sentence-transformers__all-MiniLM-L6-v2.json"
 
@@ -349,16 +349,6 @@ def test_random_mutations_never_crash_and_never_pass(bundle: Path, tmp_path: Pat
 
 
 # ---------------------------------------------------------------- reference and compare
-
-
-@pytest.fixture(scope="session")
-def biosses_run(hf_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("run") / "biosses"
-    proc = run_kit(
-        ["evaluate", "--tasks", "BIOSSES,STSBenchmark", "-o", str(out), "--offline", "-q"], hf_home
-    )
-    assert proc.returncode == 0, proc.stderr
-    return out
 
 
 def test_biosses_differs_from_published(biosses_run: Path, tmp_path: Path) -> None:
