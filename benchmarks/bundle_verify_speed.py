@@ -33,8 +33,11 @@ def _make_source_run(work: Path, shared: Path) -> Path:
     install_default_model(hf)
     out = work / "src"
     env = {**os.environ, "HF_HOME": str(hf), "HF_HUB_OFFLINE": "1"}
-    subprocess.run([sys.executable, "-m", "kit", "evaluate", "--tasks", "STSBenchmark", "-o",
-                    str(out), "-q"], env=env, check=True)
+    subprocess.run(
+        [sys.executable, "-m", "kit", "evaluate", "--tasks", "STSBenchmark", "-o", str(out), "-q"],
+        env=env,
+        check=True,
+    )
     return out
 
 
@@ -91,17 +94,28 @@ def main() -> None:
         cli = []
         for _ in range(args.repeats):
             t0 = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "kit", "verify", str(dest), "--allow-unsigned",
-                            "--json"], check=True, stdout=subprocess.DEVNULL)
+            subprocess.run(
+                [sys.executable, "-m", "kit", "verify", str(dest), "--allow-unsigned", "--json"],
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
             cli.append(time.perf_counter() - t0)
-        print(f"tasks: {len(names)}; bundle size: {dest.stat().st_size} bytes; "
-              f"repeats: {args.repeats}")
-        print(f"bundle: median {statistics.median(t_bundle) * 1000:.0f} ms "
-              f"(max {max(t_bundle) * 1000:.0f} ms)  target < 1000 ms")
-        print(f"verify: median {statistics.median(t_verify) * 1000:.0f} ms "
-              f"(max {max(t_verify) * 1000:.0f} ms)  target < 1000 ms")
-        print(f"repro-kit verify as a command (Python start and imports included): median "
-              f"{statistics.median(cli) * 1000:.0f} ms")
+        print(
+            f"tasks: {len(names)}; bundle size: {dest.stat().st_size} bytes; "
+            f"repeats: {args.repeats}"
+        )
+        print(
+            f"bundle: median {statistics.median(t_bundle) * 1000:.0f} ms "
+            f"(max {max(t_bundle) * 1000:.0f} ms)  target < 1000 ms"
+        )
+        print(
+            f"verify: median {statistics.median(t_verify) * 1000:.0f} ms "
+            f"(max {max(t_verify) * 1000:.0f} ms)  target < 1000 ms"
+        )
+        print(
+            f"repro-kit verify as a command (Python start and imports included): median "
+            f"{statistics.median(cli) * 1000:.0f} ms"
+        )
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -41,8 +41,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tasks", default="STSBenchmark,STS12")
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--shared", type=Path,
-                    default=Path(__file__).resolve().parents[2] / "shared")
+    ap.add_argument("--shared", type=Path, default=Path(__file__).resolve().parents[2] / "shared")
     args = ap.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="kit-bench-"))
@@ -55,18 +54,39 @@ def main() -> None:
         env = {**os.environ, "HF_HOME": str(hf), "HF_HUB_OFFLINE": "1"}
         bare, kit = [], []
         for i in range(args.repeats):
-            bare.append(_timed([sys.executable, "-c", BARE, str(work / f"bare{i}"), args.tasks],
-                               env))
-            kit.append(_timed([sys.executable, "-m", "kit", "evaluate", "--tasks", args.tasks,
-                               "-o", str(work / f"kit{i}"), "--offline", "-q"], env))
-            print(f"run {i + 1}: bare mteb.evaluate {bare[-1]:.2f} s, "
-                  f"repro-kit evaluate {kit[-1]:.2f} s", flush=True)
+            bare.append(
+                _timed([sys.executable, "-c", BARE, str(work / f"bare{i}"), args.tasks], env)
+            )
+            kit.append(
+                _timed(
+                    [
+                        sys.executable,
+                        "-m",
+                        "kit",
+                        "evaluate",
+                        "--tasks",
+                        args.tasks,
+                        "-o",
+                        str(work / f"kit{i}"),
+                        "--offline",
+                        "-q",
+                    ],
+                    env,
+                )
+            )
+            print(
+                f"run {i + 1}: bare mteb.evaluate {bare[-1]:.2f} s, "
+                f"repro-kit evaluate {kit[-1]:.2f} s",
+                flush=True,
+            )
         mb, mk = statistics.median(bare), statistics.median(kit)
         print(f"tasks: {args.tasks}; repeats: {args.repeats}; cpus: {os.cpu_count()}")
         print(f"median bare mteb.evaluate : {mb:.2f} s")
         print(f"median repro-kit evaluate : {mk:.2f} s")
-        print(f"ratio kit/bare            : {mk / mb:.3f}  (overhead {100 * (mk / mb - 1):+.1f} %,"
-              f" target <= +3 %)")
+        print(
+            f"ratio kit/bare            : {mk / mb:.3f}  (overhead {100 * (mk / mb - 1):+.1f} %,"
+            f" target <= +3 %)"
+        )
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

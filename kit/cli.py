@@ -117,6 +117,9 @@ def evaluate(
     if offline:
         for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
             os.environ[var] = "1"
+    from kit.hfcache import use_writable_hf_home
+
+    hf_view = use_writable_hf_home()  # before mteb/datasets read HF_HOME
     opts = EvalOptions(
         model=model or DEFAULT_MODEL,
         revision=revision,
@@ -132,6 +135,7 @@ def evaluate(
         allow_revision_mismatch=allow_revision_mismatch,
         quiet=quiet or as_json,
         inner_progress=sys.stderr.isatty(),
+        hf_cache=hf_view,
         command=["repro-kit", *sys.argv[1:]],
     )
     from kit.progress import TqdmReporter
@@ -397,3 +401,107 @@ def sign_cmd(bundle_file: Path, key: Path, passphrase_env: str | None, dest: Pat
     members = add_signature(load_members(bundle_file), signer)
     write_deterministic_targz(members, dest or bundle_file)
     click.echo(f"signed {dest or bundle_file}")
+
+
+@cli.group()
+def container() -> None:
+    """Build the pinned images and run evaluations in them (needs a Docker daemon)."""
+
+
+@container.command("build")
+@click.option("--flavor", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
+@click.option("--base-image", help="Base image (default: the official python 3.11 slim image).")
+@click.option("--tag", help="Image tag (default: repro-kit:FLAVOR).")
+@click.option(
+    "--ca-cert",
+    type=click.Path(path_type=Path),
+    help="CA bundle pip needs during the build (builder stage only).",
+)
+@click.option(
+    "--wheels",
+    type=click.Path(path_type=Path),
+    help="Folder of local wheels pip may use (hashes still checked).",
+)
+@click.option("--network", help="Network for the build's RUN steps (e.g. host).")
+@click.option("--source", type=click.Path(path_type=Path), help="repro-kit checkout to build.")
+def container_build(
+    flavor: str,
+    base_image: str | None,
+    tag: str | None,
+    ca_cert: Path | None,
+    wheels: Path | None,
+    network: str | None,
+    source: Path | None,
+) -> None:
+    """Build Dockerfile.cpu or Dockerfile.cuda with the docker SDK."""
+    from kit.container import BuildRequest, build_image
+
+    info = build_image(
+        BuildRequest(flavor, base_image, tag, ca_cert, wheels, network, source),
+        log=lambda line: click.echo(line, err=True),
+    )
+    click.echo(f"built {info['tag']} {info['image_id']} ({(info['size'] or 0) / 1e9:.2f} GB)")
+
+
+@container.command(
+    "evaluate", context_settings={"ignore_unknown_options": True, "allow_extra_args": True}
+)
+@click.option("--image", default="repro-kit:cpu", show_default=True)
+@click.option(
+    "--network",
+    type=click.Choice(["none", "host", "bridge"]),
+    default="bridge",
+    show_default=True,
+    help="none: hermetic run from a prefilled cache (--hf-home).",
+)
+@click.option(
+    "--hf-home",
+    type=click.Path(path_type=Path),
+    help="HF cache to mount read-only as the container's HF_HOME.",
+)
+@click.option(
+    "--output", "-o", type=click.Path(path_type=Path), required=True, help="Run folder on the host."
+)
+@click.option("--gpus/--no-gpus", default=None, help="Request GPUs (default: for cuda images).")
+@click.pass_context
+def container_evaluate(
+    ctx: click.Context,
+    image: str,
+    network: str,
+    hf_home: Path | None,
+    output: Path,
+    gpus: bool | None,
+) -> None:
+    """Run `repro-kit evaluate` in IMAGE; other options are passed to evaluate."""
+    from kit.container import RunRequest, run_evaluate
+
+    if gpus is None:
+        gpus = image.endswith(":cuda") or "cuda" in image.rsplit(":", 1)[-1]
+    code = run_evaluate(
+        RunRequest(image, network, hf_home, output, list(ctx.args), gpus),
+        log=lambda line: click.echo(line, err=True),
+    )
+    if code != 0:
+        sys.exit(code)
+    click.echo(f"run folder: {output}")
+
+
+@cli.command()
+@click.argument("model", required=False)
+@click.option("--revision")
+@click.option("--benchmark")
+@click.option("--tasks")
+def prefetch(
+    model: str | None, revision: str | None, benchmark: str | None, tasks: str | None
+) -> None:
+    """Fill the HF cache with what an offline or --network none run needs, and list it."""
+    from kit.prefetch import prefetch as do_prefetch
+
+    task_names = _split_tasks(tasks)
+    if benchmark and task_names:
+        raise KitError("give --benchmark or --tasks, not both", ExitCode.USAGE)
+    if not benchmark and not task_names and model is None:
+        task_names = DEFAULT_TASKS
+    fetched = do_prefetch(model or DEFAULT_MODEL, revision, task_names, benchmark)
+    for item in fetched:
+        click.echo(f"{item['kind']:<8} {item['name']:<45} {item['revision']}")

@@ -7,6 +7,7 @@ pins, ``mteb.get_model`` loads it offline exactly as if it had been downloaded.
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -48,3 +49,54 @@ def packaged_default_available() -> bool:
     except ImportError:
         return False
     return True
+
+
+def writable_view(source: Path, dest: Path) -> Path:
+    """A writable mirror of a read-only HF cache: real folders, symlinked files.
+
+    mteb and datasets write small cache files and locks beside the data; a read-only mount
+    (``--network none`` runs from a prefilled cache) cannot take them. The mirror keeps
+    every folder's mtime, since offline ``datasets`` picks the newest cached revision by it.
+    """
+    source, dest = Path(source).resolve(), Path(dest)
+    dirs = []
+    for folder, subdirs, files in os.walk(source):
+        rel = Path(folder).relative_to(source)
+        target = dest / rel
+        target.mkdir(parents=True, exist_ok=True)
+        dirs.append((Path(folder), target))
+        for name in files:
+            link = target / name
+            if not link.exists() and not link.is_symlink():
+                link.symlink_to(Path(folder) / name)
+        subdirs.sort()
+    for src, target in reversed(dirs):
+        st = src.stat()
+        os.utime(target, (st.st_atime, st.st_mtime))
+    return dest
+
+
+def is_writable(folder: Path) -> bool:
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".repro-kit-probe-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError:
+        return False
+    return True
+
+
+def use_writable_hf_home(environ: dict[str, str] | None = None) -> dict[str, str] | None:
+    """If HF_HOME is read-only, point HF_HOME at a writable view of it; say what was done."""
+    import tempfile
+
+    env = os.environ if environ is None else environ
+    home = Path(env.get("HF_HOME") or Path.home() / ".cache" / "huggingface")
+    if not home.is_dir() or is_writable(home):
+        return None
+    view = Path(tempfile.mkdtemp(prefix="repro-kit-hf-"))
+    writable_view(home, view)
+    env["HF_HOME"] = str(view)
+    return {"source": str(home), "view": str(view), "read_only": "true"}

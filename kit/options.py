@@ -34,6 +34,7 @@ class EvalOptions:
     quiet: bool = False
     inner_progress: bool = True  # the encoder's bar within a task
     command: list[str] = field(default_factory=list)
+    hf_cache: dict[str, str] | None = None  # a read-only HF_HOME seen through a writable view
 
     @property
     def is_default_job(self) -> bool:
@@ -46,6 +47,7 @@ class EvalOptions:
         d.pop("command")
         d.pop("quiet")
         d.pop("inner_progress")
+        d.pop("hf_cache")
         return d
 
 

