@@ -505,3 +505,6 @@ def prefetch(
     fetched = do_prefetch(model or DEFAULT_MODEL, revision, task_names, benchmark)
     for item in fetched:
         click.echo(f"{item['kind']:<8} {item['name']:<45} {item['revision']}")
+
+
+# -- commands defined in their own modules (kit/cli_*.py) register here --
