@@ -85,6 +85,17 @@ def _split_tasks(value: str | None) -> tuple[str, ...]:
     is_flag=True,
     help="Accept a dataset revision other than mteb's pin (recorded in run.json).",
 )
+@click.option(
+    "--shard",
+    metavar="I/N|auto",
+    help="Run only shard I of N (0-based), balanced by task cost; auto: from a Kubernetes "
+    "Indexed Job (JOB_COMPLETION_INDEX) or a Slurm array (SLURM_ARRAY_TASK_ID).",
+)
+@click.option(
+    "--shard-count",
+    type=click.IntRange(min=1),
+    help="N for --shard auto when the environment lacks it (Kubernetes: the Job's completions).",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 @click.option("--json", "as_json", is_flag=True, help="Print the final summary as JSON on stdout.")
 def evaluate(
@@ -100,6 +111,8 @@ def evaluate(
     offline: bool,
     overwrite: bool,
     allow_revision_mismatch: bool,
+    shard: str | None,
+    shard_count: int | None,
     quiet: bool,
     as_json: bool,
 ) -> None:
@@ -113,6 +126,9 @@ def evaluate(
     if tasks is not None and not task_names:
         raise KitError("--tasks is empty", ExitCode.USAGE)
     default_job = model is None and not benchmark and not task_names
+    from kit.shard import resolve_spec
+
+    shard_spec = resolve_spec(shard, shard_count, os.environ)
     offline = offline or os.environ.get("HF_HUB_OFFLINE", "") in {"1", "true", "True"}
     if offline:
         for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
@@ -137,6 +153,7 @@ def evaluate(
         inner_progress=sys.stderr.isatty(),
         hf_cache=hf_view,
         command=["repro-kit", *sys.argv[1:]],
+        shard=shard_spec,
     )
     from kit.progress import TqdmReporter
     from kit.runner import run_evaluation
@@ -424,6 +441,7 @@ def container() -> None:
 )
 @click.option("--network", help="Network for the build's RUN steps (e.g. host).")
 @click.option("--source", type=click.Path(path_type=Path), help="repro-kit checkout to build.")
+@click.option("--no-cache", is_flag=True, help="Rebuild every layer (a cold build).")
 def container_build(
     flavor: str,
     base_image: str | None,
@@ -432,12 +450,13 @@ def container_build(
     wheels: Path | None,
     network: str | None,
     source: Path | None,
+    no_cache: bool,
 ) -> None:
     """Build Dockerfile.cpu or Dockerfile.cuda with the docker SDK."""
     from kit.container import BuildRequest, build_image
 
     info = build_image(
-        BuildRequest(flavor, base_image, tag, ca_cert, wheels, network, source),
+        BuildRequest(flavor, base_image, tag, ca_cert, wheels, network, source, no_cache),
         log=lambda line: click.echo(line, err=True),
     )
     click.echo(f"built {info['tag']} {info['image_id']} ({(info['size'] or 0) / 1e9:.2f} GB)")
@@ -508,3 +527,12 @@ def prefetch(
 
 
 # -- commands defined in their own modules (kit/cli_*.py) register here --
+from kit.cli_report import report as _report_cmd  # noqa: E402
+
+cli.add_command(_report_cmd)
+from kit.cli_export import export as _export_cmd  # noqa: E402
+
+cli.add_command(_export_cmd)
+from kit.cli_merge import merge as _merge_cmd  # noqa: E402
+
+cli.add_command(_merge_cmd)

@@ -82,6 +82,7 @@ class BuildRequest:
     wheels: Path | None = None
     network: str | None = None
     source: Path | None = None
+    no_cache: bool = False
     build_args: dict[str, str] = field(default_factory=dict)
 
 
@@ -165,6 +166,7 @@ def build_image(req: BuildRequest, log: Log) -> dict[str, Any]:
             buildargs=args,
             forcerm=True,
             rm=True,
+            nocache=req.no_cache,
             decode=True,
             network_mode=req.network,
         )

@@ -6,7 +6,7 @@
 # /etc/apt/sources.list.d at run time; MIRROR=... overrides), `docker import` as
 # local/debian:bookworm (DEBIAN_TAG overrides), then a Dockerfile adds Debian's python3 (3.11),
 # python3-venv, python3-pip and ca-certificates, with `python` and `python3` on PATH.
-# This is a test/CI stand-in only: the product Dockerfiles keep the digest-pinned official
+# This is a test/CI stand-in only: the product Dockerfiles keep the official (exact-tag pinned)
 # python:3.11-slim as their default BASE_IMAGE. Needs root, debootstrap and a running dockerd
 # (scripts/docker-up.sh).
 set -euo pipefail
