@@ -287,6 +287,37 @@ def _signer(key: Path, passphrase_env: str | None):
 @click.option("--identity", help="Principal that must have signed (with --allowed-signers).")
 @click.option("--public-key", type=click.Path(path_type=Path), help="Signer's .pub key.")
 @click.option("--allow-unsigned", is_flag=True, help="Check an unsigned bundle anyway.")
+@click.option(
+    "--rerun",
+    is_flag=False,
+    flag_value="",
+    default=None,
+    metavar="[TASKS]",
+    help="After the checks pass, re-run these tasks (comma-separated; all when none given) "
+    "with the bundle's settings and compare with the claimed scores.",
+)
+@click.option("--sample", type=int, metavar="K", help="Re-run K tasks drawn cheap-first.")
+@click.option("--seed", "sample_seed", type=int, help="Seed of the --sample draw (default: new).")
+@click.option("--in-container", is_flag=True, help="Re-run in the image the bundle records.")
+@click.option(
+    "--offline",
+    is_flag=True,
+    help="Hermetic re-run: local HF cache only (in a container: --network none).",
+)
+@click.option(
+    "--rerun-output",
+    type=click.Path(path_type=Path),
+    help="Keep the re-run's run folder here (default: a temporary folder, removed).",
+)
+@click.option("--no-embedding-cache", is_flag=True, help="Re-compute every embedding.")
+@click.option("--dry-run", is_flag=True, help="Show the re-run plan only.")
+@click.option(
+    "--review-bundle",
+    type=click.Path(path_type=Path),
+    help="Bundle the re-run as a review record (its run.json names the reviewed bundle).",
+)
+@click.option("--sign", "key", type=click.Path(path_type=Path), help="Sign the review bundle.")
+@click.option("--passphrase-env", metavar="VAR", help="Read the key's passphrase from VAR.")
 def verify(
     bundle_file: Path,
     as_json: bool,
@@ -297,11 +328,42 @@ def verify(
     identity: str | None,
     public_key: Path | None,
     allow_unsigned: bool,
+    rerun: str | None = None,
+    sample: int | None = None,
+    sample_seed: int | None = None,
+    in_container: bool = False,
+    offline: bool = False,
+    rerun_output: Path | None = None,
+    no_embedding_cache: bool = False,
+    dry_run: bool = False,
+    review_bundle: Path | None = None,
+    key: Path | None = None,
+    passphrase_env: str | None = None,
 ) -> None:
-    """Check a bundle: archive safety, signature, schema, integrity, scores, reference."""
+    """Check a bundle: archive safety, signature, schema, integrity, scores, reference.
+
+    With --rerun, then re-run tasks of it and compare the scores (exit 31 on a mismatch).
+    """
     from kit.reference import load_reference
     from kit.verify import SignaturePolicy, verify_bundle
 
+    rerun_only = {
+        "--sample": sample,
+        "--seed": sample_seed,
+        "--in-container": in_container,
+        "--offline": offline,
+        "--rerun-output": rerun_output,
+        "--no-embedding-cache": no_embedding_cache,
+        "--dry-run": dry_run,
+        "--review-bundle": review_bundle,
+        "--sign": key,
+    }
+    given = [name for name, value in rerun_only.items() if value is not None and value is not False]
+    if rerun is None and given:
+        raise KitError(f"{given[0]} needs --rerun", ExitCode.USAGE)
+    if key and not review_bundle:
+        raise KitError("--sign needs --review-bundle", ExitCode.USAGE)
+    signer = _signer(key, passphrase_env) if key else None
     if allowed_signers and public_key:
         raise KitError("give --allowed-signers or --public-key, not both", ExitCode.USAGE)
     if identity and not allowed_signers:
@@ -318,13 +380,47 @@ def verify(
         tolerance=tolerance,
         mean_tolerance=mean_tolerance,
     )
+    result = None
+    if rerun is not None and report.ok:
+        from kit.rerun import RerunRequest, rerun_bundle
+
+        req = RerunRequest(
+            tasks=_split_tasks(rerun),
+            sample=sample,
+            seed=sample_seed,
+            in_container=in_container,
+            offline=offline
+            or (not in_container and os.environ.get("HF_HUB_OFFLINE", "") in {"1", "true", "True"}),
+            output=rerun_output,
+            tolerance=tolerance,
+            embedding_cache=not no_embedding_cache,
+            dry_run=dry_run,
+        )
+        req.hf_home, req.hf_cache = _rerun_hf(req.offline, in_container)
+        log = lambda line: click.echo(line, err=True)  # noqa: E731
+        result = rerun_bundle(bundle_file, report, req, log, review_bundle, signer)
     if as_json:
-        click.echo(json.dumps(report.to_json(), indent=2, sort_keys=True))
+        click.echo(json.dumps({**report.to_json(), "rerun": result}, indent=2, sort_keys=True))
     else:
-        from kit.render import print_verify_report
+        from kit.render import print_rerun_report, print_verify_report
 
         print_verify_report(_console(), report)
-    sys.exit(int(report.exit_code))
+        if result is not None:
+            print_rerun_report(_console(), result)
+    sys.exit(int(report.exit_code) or (result or {}).get("exit_code", 0))
+
+
+def _rerun_hf(offline: bool, in_container: bool) -> tuple[Path, dict[str, str] | None]:
+    """The HF cache a re-run reads: mounted read-only in a container, or viewed on the host."""
+    home = Path(os.environ.get("HF_HOME") or Path.home() / ".cache" / "huggingface")
+    if offline and not in_container:
+        for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
+            os.environ[var] = "1"
+    if in_container:
+        return home, None
+    from kit.hfcache import use_writable_hf_home
+
+    return home, use_writable_hf_home()
 
 
 @cli.command()

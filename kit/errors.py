@@ -27,6 +27,7 @@ class ExitCode(IntEnum):
     SCHEMA = 12  # a record does not match its JSON Schema (or a wrong format version)
     SCORES = 13  # manifest scores differ from those recomputed from mteb's raw files
     REFERENCE = 14  # scores differ from the reference beyond the tolerance
+    SHARDS = 15  # shard bundles disagree (model, options, plan) or do not cover every task once
     # signatures
     UNSIGNED = 20  # no signature and --allow-unsigned not given
     BAD_SIGNATURE = 21  # the signature does not match the manifest

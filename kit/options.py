@@ -6,6 +6,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kit.shard import ShardSpec
+
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 DEFAULT_TASKS = ("STSBenchmark",)
 PRECISIONS = ("fp32", "fp16", "bf16")
@@ -35,6 +37,7 @@ class EvalOptions:
     inner_progress: bool = True  # the encoder's bar within a task
     command: list[str] = field(default_factory=list)
     hf_cache: dict[str, str] | None = None  # a read-only HF_HOME seen through a writable view
+    shard: ShardSpec | None = None  # run only this shard of the tasks (kit/shard.py)
 
     @property
     def is_default_job(self) -> bool:

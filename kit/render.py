@@ -71,3 +71,41 @@ def print_compare(console: Console, result: dict[str, Any]) -> None:
     for r in result["tasks"]:
         s.add_row(r["task"], _f(r["a"]), _f(r["b"]), _f(r["delta"], "+.6f"))
     console.print(s)
+
+
+def print_rerun_report(console: Console, result: dict[str, Any]) -> None:
+    """Per task: claimed, re-run, delta, pass/fail; environment differences on a failure."""
+    if result.get("dry_run"):
+        console.print("re-run: dry run, nothing re-run")
+        return
+    t = Table(
+        title=f"re-run ({result['plan']['mode']}, tolerance {result['tolerance']:g}, "
+        f"{result['wall_seconds']:.0f} s, expected ~{result['plan']['expected_seconds']:.0f} s)",
+        title_justify="left",
+    )
+    for col in ("task", "claimed", "re-run", "delta", "identical", "result"):
+        t.add_column(col, justify="left" if col in ("task", "result") else "right")
+    for r in result["tasks"]:
+        t.add_row(
+            r["task"],
+            _f(r["claimed"]),
+            _f(r["rerun"]),
+            _f(r["delta"], "+.2e") if r["delta"] else _f(r["delta"], "+.6f"),
+            "yes" if r["identical"] else "no",
+            _MARK[r["ok"]],
+        )
+    console.print(t)
+    cache = result.get("embedding_cache") or {}
+    hits = f", {cache['hits']} hits / {cache['misses']} misses" if "hits" in cache else ""
+    console.print(f"embedding cache: {cache.get('reason', '-')}{hits}")
+    if not result["ok"]:
+        d = Table(title="environment differences (bundle vs re-run)", title_justify="left")
+        for col in ("#", "what", "bundle", "re-run", "why it matters"):
+            d.add_column(col, overflow="fold")
+        for x in result.get("differences") or []:
+            d.add_row(str(x["rank"]), x["what"], str(x["a"]), str(x["b"]), x["why"])
+        if not result.get("differences"):
+            d.add_row("-", "no recorded difference", "", "", "")
+        console.print(d)
+    status = "[green]OK[/]" if result["ok"] else f"[red]MISMATCH[/] (exit {result['exit_code']})"
+    console.print(f"re-run: {status}")

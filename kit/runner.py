@@ -168,13 +168,24 @@ def run_evaluation(
     opts: EvalOptions,
     reporter: Reporter | None = None,
     environment: Callable[[], dict[str, Any]] = collect_environment,
+    wrap_model: Callable[[Any], Any] | None = None,
 ) -> RunSummary:
-    """Evaluate ``opts.model`` on the requested tasks, resuming what a folder already holds."""
+    """Evaluate ``opts.model`` on the requested tasks, resuming what a folder already holds.
+
+    ``wrap_model`` may wrap the loaded model (the re-run's embedding cache, kit/embcache.py).
+    """
     reporter = reporter or SilentReporter()
     mt.quiet_libraries()
     tasks = mt.resolve_tasks(opts.tasks or (), opts.benchmark)
     if not tasks:
         raise KitError("no tasks to run", ExitCode.USAGE)
+    shard = None
+    if opts.shard is not None:  # keep only this shard's tasks (kit/shard.py)
+        from kit.shard import plan
+        from kit.taskcost import task_costs
+
+        shard = plan([t.metadata.name for t in tasks], task_costs(tasks), opts.shard)
+        tasks = [t for t in tasks if t.metadata.name in shard["tasks"]]
     meta = mt.resolve_model_meta(opts.model, opts.revision, opts.offline)
     device = mt.resolve_device(opts.device)
     resolved = {
@@ -190,6 +201,7 @@ def run_evaluation(
     }
     out = Path(opts.output) if opts.output else default_output(meta.name)
     previous = prepare_output(out, opts, resolved)
+    _check_same_shard(out, previous, shard)
     results_rel = Path("results") / model_as_path(meta.name) / str(meta.revision)
     final_dir = out / results_rel
     staging = out / ".staging"
@@ -220,6 +232,8 @@ def run_evaluation(
         "hf_cache": opts.hf_cache,
         "tasks": [],
     }
+    if shard is not None:
+        record["shard"] = shard
     for task in tasks:
         name = task.metadata.name
         done = _final_result_ok(final_dir / f"{name}.json", task)
@@ -252,6 +266,8 @@ def run_evaluation(
             t0 = time.perf_counter()
             model = mt.load_model(meta, device, opts.precision, opts.offline)
             load_seconds = time.perf_counter() - t0
+            if wrap_model is not None:
+                model = wrap_model(model)
             record["model"] = {
                 **model_provenance(meta.name, meta.revision),
                 "load_seconds": round(load_seconds, 3),
@@ -283,6 +299,18 @@ def run_evaluation(
     atomic_write_json(out / "run.json", record)
     shutil.rmtree(staging, ignore_errors=True)
     return RunSummary(out, record)
+
+
+def _check_same_shard(out: Path, previous: dict[str, Any] | None, shard: dict | None) -> None:
+    """Resuming must keep the shard (a folder holds one shard's run)."""
+    was = ((previous or {}).get("shard") or {}).get("spec")
+    now = (shard or {}).get("spec")
+    if previous is not None and was != now:
+        raise KitError(
+            f"{out} holds {f'shard {was}' if was else 'an unsharded run'}, not "
+            f"{f'shard {now}' if now else 'an unsharded run'}; use another --output or --overwrite",
+            ExitCode.OUTPUT,
+        )
 
 
 def _ensure_embedded_default(meta: Any) -> str:
