@@ -364,15 +364,8 @@ def verify(
     if key and not review_bundle:
         raise KitError("--sign needs --review-bundle", ExitCode.USAGE)
     signer = _signer(key, passphrase_env) if key else None
-    if allowed_signers and public_key:
-        raise KitError("give --allowed-signers or --public-key, not both", ExitCode.USAGE)
-    if identity and not allowed_signers:
-        raise KitError("--identity needs --allowed-signers", ExitCode.USAGE)
-    for p in (allowed_signers, public_key):
-        if p is not None and not p.is_file():
-            raise KitError(f"{p} not found", ExitCode.NOT_FOUND)
+    policy = SignaturePolicy.from_options(allowed_signers, identity, public_key, allow_unsigned)
     ref = load_reference(reference) if reference else None
-    policy = SignaturePolicy(allowed_signers, identity, public_key, allow_unsigned)
     report = verify_bundle(
         bundle_file,
         signature=policy,

@@ -6,8 +6,6 @@ from pathlib import Path
 
 import click
 
-from kit.errors import ExitCode, KitError
-
 
 @click.command("export")
 @click.argument("bundle_file", type=click.Path(path_type=Path))
@@ -43,14 +41,7 @@ def export(
     from kit.export import export_bundle
     from kit.verify import SignaturePolicy
 
-    if allowed_signers and public_key:
-        raise KitError("give --allowed-signers or --public-key, not both", ExitCode.USAGE)
-    if identity and not allowed_signers:
-        raise KitError("--identity needs --allowed-signers", ExitCode.USAGE)
-    for p in (allowed_signers, public_key):
-        if p is not None and not p.is_file():
-            raise KitError(f"{p} not found", ExitCode.NOT_FOUND)
-    policy = SignaturePolicy(allowed_signers, identity, public_key, allow_unsigned)
+    policy = SignaturePolicy.from_options(allowed_signers, identity, public_key, allow_unsigned)
     done = export_bundle(bundle_file, results_repo, policy, overwrite)
     for item in done:
         click.echo(f"{item.action:<11} {item.path}")

@@ -7,8 +7,6 @@ from pathlib import Path
 
 import click
 
-from kit.errors import ExitCode, KitError
-
 
 @click.command("merge")
 @click.argument("shard_bundles", nargs=-1, required=True, type=click.Path(path_type=Path))
@@ -54,14 +52,7 @@ def merge(
     from kit.merge import write_merged
     from kit.verify import SignaturePolicy
 
-    if allowed_signers and public_key:
-        raise KitError("give --allowed-signers or --public-key, not both", ExitCode.USAGE)
-    if identity and not allowed_signers:
-        raise KitError("--identity needs --allowed-signers", ExitCode.USAGE)
-    for p in (allowed_signers, public_key):
-        if p is not None and not p.is_file():
-            raise KitError(f"{p} not found", ExitCode.NOT_FOUND)
-    policy = SignaturePolicy(allowed_signers, identity, public_key, allow_unsigned)
+    policy = SignaturePolicy.from_options(allowed_signers, identity, public_key, allow_unsigned)
     signer = _signer(key, passphrase_env) if key else None
     info = write_merged(list(shard_bundles), dest, policy, signer, ["repro-kit", *sys.argv[1:]])
     click.echo(

@@ -67,13 +67,7 @@ def report(
     from kit.report import build_report
     from kit.verify import SignaturePolicy
 
-    if allowed_signers and public_key:
-        raise KitError("give --allowed-signers or --public-key, not both", ExitCode.USAGE)
-    if identity and not allowed_signers:
-        raise KitError("--identity needs --allowed-signers", ExitCode.USAGE)
-    for p in (allowed_signers, public_key):
-        if p is not None and not p.is_file():
-            raise KitError(f"{p} not found", ExitCode.NOT_FOUND)
+    policy = SignaturePolicy.from_options(allowed_signers, identity, public_key)
     if dest is not None and dest.is_dir():
         raise KitError(f"{dest} is a folder; give a file name such as report.html", ExitCode.USAGE)
     fmt = fmt or ("md" if dest is not None and dest.suffix.lower() == ".md" else "html")
@@ -82,7 +76,7 @@ def report(
         against=against,
         tolerance=tolerance,
         mean_tolerance=mean_tolerance,
-        signature=SignaturePolicy(allowed_signers, identity, public_key),
+        signature=policy,
     )
     if fmt == "md":
         from kit.report_md import render_md

@@ -46,6 +46,24 @@ class SignaturePolicy:
     public_key: Path | None = None
     allow_unsigned: bool = False
 
+    @classmethod
+    def from_options(
+        cls,
+        allowed_signers: Path | None,
+        identity: str | None,
+        public_key: Path | None,
+        allow_unsigned: bool = False,
+    ) -> SignaturePolicy:
+        """The policy the CLI's trust options ask for, refusing contradictory or missing ones."""
+        if allowed_signers and public_key:
+            raise KitError("give --allowed-signers or --public-key, not both", ExitCode.USAGE)
+        if identity and not allowed_signers:
+            raise KitError("--identity needs --allowed-signers", ExitCode.USAGE)
+        for p in (allowed_signers, public_key):
+            if p is not None and not p.is_file():
+                raise KitError(f"{p} not found", ExitCode.NOT_FOUND)
+        return cls(allowed_signers, identity, public_key, allow_unsigned)
+
 
 @dataclass
 class VerifyReport:
