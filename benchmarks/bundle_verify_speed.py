@@ -20,9 +20,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from kit.bundle import write_bundle
-from kit.hfcache import install_default_model
-from kit.verify import SignaturePolicy, verify_bundle
+from kit.bundle.write import write_bundle
+from kit.evaluate.hfcache import install_default_model
+from kit.signing.policy import AcceptUnsigned
+from kit.verify.verified import verify_bundle
 
 
 def _make_source_run(work: Path, shared: Path) -> Path:
@@ -88,7 +89,7 @@ def main() -> None:
             write_bundle(run_dir, dest)
             t_bundle.append(time.perf_counter() - t0)
             t0 = time.perf_counter()
-            report = verify_bundle(dest, signature=SignaturePolicy(allow_unsigned=True))
+            report = verify_bundle(dest, signature=AcceptUnsigned(None))
             t_verify.append(time.perf_counter() - t0)
             assert report.ok, [c for c in report.checks if c.ok is False]
         cli = []

@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from kit.hfcache import install_default_model
+from kit.evaluate.hfcache import install_default_model
 
 BARE = """
 import sys, mteb

@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 bash scripts/install.sh cpu --dev
 VENV=${VENV:-.venv}
 "$VENV/bin/ruff" check .
+"$VENV/bin/ruff" format --check .
+"$VENV/bin/mypy" kit
 args=("$@")
 [ ${#args[@]} -eq 0 ] && args=(-m "not slow")
 exec "$VENV/bin/pytest" "${args[@]}"

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kit.archive import (
+from kit.bundle.archive import (
     FIXED_MTIME,
     Limits,
     UnsafeArchive,

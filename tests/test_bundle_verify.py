@@ -14,10 +14,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kit.archive import read_bundle_archive, write_deterministic_targz
+from kit.bundle.archive import read_bundle_archive, write_deterministic_targz
 from kit.errors import ExitCode
 from kit.fsio import dumps_json, sha256_bytes
-from kit.verify import SignaturePolicy, verify_bundle
+from kit.signing.policy import AcceptUnsigned
+from kit.verify.verified import verify_bundle
 from tests.conftest import REFERENCE_DIR
 
 REF = REFERENCE_DIR / "sentence-transformers__all-MiniLM-L6-v2.json"
@@ -346,7 +347,7 @@ def test_random_mutations_never_crash_and_never_pass(bundle: Path, tmp_path: Pat
         else:
             changed[name] = members[name][: data.draw(st.integers(0, len(members[name]) - 1))]
         write_deterministic_targz(changed, path)
-    report = verify_bundle(path, signature=SignaturePolicy(allow_unsigned=True))
+    report = verify_bundle(path, signature=AcceptUnsigned(None))
     assert not report.ok, kind
     assert report.exit_code != ExitCode.OK
 

@@ -124,7 +124,7 @@ def test_hermetic_container_run_matches_host_bit_for_bit(
     assert kit("bundle", str(out), "-o", str(bundle)).returncode == 0
     report = kit("verify", str(bundle), "--allow-unsigned", "--json")
     assert report.returncode == 0, report.stdout
-    from kit.archive import read_bundle_archive
+    from kit.bundle.archive import read_bundle_archive
 
     manifest = json.loads(read_bundle_archive(bundle)["manifest.json"])
     assert manifest["environment"]["container"]["image_id"] == image_id

@@ -78,7 +78,7 @@ def test_slurm_array_script() -> None:
     assert check.returncode == 0, check.stderr
     text = SLURM.read_text()
     assert re.search(r"^#SBATCH --array=0-\d+$", text, re.M)
-    assert "--dependency=afterok:" in text and "--shard auto" in text
+    assert "--dependency=afterany:" in text and "--shard auto" in text
     assert "apptainer" in text and "docker run" in text
     assert {"evaluate", "bundle", "merge", "verify"} <= _assert_real_options(text)
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from kit.archive import read_bundle_archive, write_deterministic_targz
-from kit.bundle import write_bundle
+from kit.bundle.archive import read_bundle_archive, write_deterministic_targz
+from kit.bundle.write import write_bundle
 from kit.errors import ExitCode, KitError
-from kit.export import plan_merge, revision_folder
+from kit.publish.export import plan_merge, revision_folder
 from tests.conftest import run_kit
 
 

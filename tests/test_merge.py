@@ -14,10 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from kit import sshsig
+from kit.bundle.archive import read_bundle_archive as load_members
 from kit.errors import ExitCode, KitError
-from kit.merge import AGREE, ShardBundle, check_shards, load_shard, merge_members
-from kit.verify import SignaturePolicy, load_members
+from kit.publish.merge import AGREE, ShardBundle, check_shards, load_shard, merge_members
+from kit.signing import sshsig
+from kit.signing.allowed_signers import load_allowed_signers
+from kit.signing.policy import AcceptUnsigned
+from kit.verify.verified import require_verified
 
 from .conftest import REPO, kit_env, make_hf_home, run_kit
 
@@ -141,7 +144,7 @@ def test_merged_bundle_equals_one_unsharded_run(bundles, key, tmp_path: Path) ->
     assert {t["name"]: t["shard"] for t in run["tasks"]} == {
         t: i for i, b in enumerate(plan["assignment"]) for t in b
     }
-    allowed = sshsig.load_allowed_signers(key[1])
+    allowed = load_allowed_signers(key[1])
     for i in range(3):  # each shard's own signature still checks, from the merged bundle alone
         shard_manifest = members[f"shards/{i}/manifest.json"]
         sig = members[f"shards/{i}/manifest.json.sig"].decode()
@@ -158,9 +161,13 @@ def test_merged_bundle_equals_one_unsharded_run(bundles, key, tmp_path: Path) ->
     )
 
 
+def _shard(path: Path) -> ShardBundle:
+    """A shard bundle, verified (unsigned accepted) as the merge command does."""
+    return load_shard(require_verified(path, AcceptUnsigned(None), "refusing to merge"))
+
+
 def test_merge_is_deterministic_and_independent_of_order(bundles) -> None:
-    policy = SignaturePolicy(allow_unsigned=True)
-    shards = [load_shard(bundles[f"s{i}"], policy) for i in range(3)]
+    shards = [_shard(bundles[f"s{i}"]) for i in range(3)]
     first = merge_members(shards, ["repro-kit", "merge"])
     shuffled = shards[:]
     random.Random(7).shuffle(shuffled)
@@ -227,7 +234,7 @@ def test_shards_of_another_model_are_refused(bundles, runs, tmp_path: Path) -> N
 )
 def test_shards_must_agree_on_what_affects_scores(bundles, label, where, value) -> None:
     assert label in {a[0] for a in AGREE}
-    shards = [load_shard(bundles[f"s{i}"], SignaturePolicy(allow_unsigned=True)) for i in range(3)]
+    shards = [_shard(bundles[f"s{i}"]) for i in range(3)]
     altered = copy.deepcopy(shards[1])
     target = getattr(altered, where[0])
     for k in where[1:-1]:

@@ -21,11 +21,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kit.archive import write_deterministic_targz
-from kit.report import build_report
-from kit.report_html import render_html
-from kit.report_md import md, render_md
-from kit.verify import SignaturePolicy, load_members
+from kit.bundle.archive import read_bundle_archive as load_members
+from kit.bundle.archive import write_deterministic_targz
+from kit.publish.html import render_html
+from kit.publish.markdown import md, render_md
+from kit.publish.report import build_report
+from kit.signing.policy import AcceptUnsigned, policy_for
+from kit.verify.verified import VerifiedBundle, require_verified
 from tests.conftest import REFERENCE_DIR, run_kit
 
 REF = REFERENCE_DIR / "sentence-transformers__all-MiniLM-L6-v2.json"
@@ -375,11 +377,16 @@ def test_markdown_table(biosses_bundle: Path, hf_home: Path, tmp_path: Path) -> 
     assert sorted(p.name for p in dest.parent.iterdir()) == ["report.md"]
 
 
+def _verified(bundle: Path) -> VerifiedBundle:
+    """The bundle as the report command hands it on: verified, unsigned accepted."""
+    return require_verified(bundle, AcceptUnsigned(None), "refusing to report on bundle")
+
+
 # -- references: another bundle, a partial reference, none --------------------------------
 
 
 def test_against_another_bundle_and_partial_reference(biosses_bundle: Path, tmp_path) -> None:
-    model = build_report(biosses_bundle, against=biosses_bundle)
+    model = build_report(_verified(biosses_bundle), against=biosses_bundle)
     assert model["against"]["kind"] == "bundle"
     assert all(r["delta"] == 0 and r["ok"] for r in model["tasks"])
     assert model["summary"]["ok"] is True
@@ -387,7 +394,7 @@ def test_against_another_bundle_and_partial_reference(biosses_bundle: Path, tmp_
     published = json.loads(REF.read_text())["task_main_scores"]
     flat = tmp_path / "flat.json"
     flat.write_text(json.dumps({"STSBenchmark": published["STSBenchmark"]}))
-    model = build_report(biosses_bundle, against=flat)
+    model = build_report(_verified(biosses_bundle), against=flat)
     by_task = {r["task"]: r for r in model["tasks"]}
     assert by_task["BIOSSES"]["ok"] is None and by_task["BIOSSES"]["reference"] is None
     labels = [m["label"] for m in model["means"]]
@@ -400,11 +407,11 @@ def test_against_another_bundle_and_partial_reference(biosses_bundle: Path, tmp_
     for name, data in load_members(biosses_bundle).items():
         if name.startswith("results/") and name.endswith(("BIOSSES.json", "STSBenchmark.json")):
             (results / Path(name).name).write_bytes(data)
-    model = build_report(biosses_bundle, against=results)
+    model = build_report(_verified(biosses_bundle), against=results)
     assert model["against"]["kind"] == "results folder"
     assert [r["delta"] for r in model["tasks"]] == [0.0, 0.0]
     # no reference at all: scores and named means, no chart
-    model = build_report(biosses_bundle)
+    model = build_report(_verified(biosses_bundle))
     html = render_html(model)
     assert "<svg" not in html and "no reference given" in html
     assert "not an MTEB benchmark average" in model["scope"]["text"]
@@ -421,7 +428,7 @@ def test_unsigned_bundle_and_escaping(biosses_run: Path, hf_home: Path, tmp_path
     bundle = tmp_path / "evil.tar.gz"
     proc = run_kit(["bundle", str(run), "-o", str(bundle)], hf_home)
     assert proc.returncode == 0, proc.stderr
-    model = build_report(bundle, against=REF)
+    model = build_report(_verified(bundle), against=REF)
     assert model["signer"]["status"] == "unsigned"
     html = render_html(model)
     assert "<script" not in html and "<img" not in html
@@ -503,8 +510,12 @@ def test_cli_help_lists_report() -> None:
 
 
 def test_report_model_matches_verify_policy(biosses_bundle: Path, signers) -> None:
-    """The signature is checked by kit/verify.py: a good one names the principal."""
-    model = build_report(biosses_bundle, signature=SignaturePolicy(allowed_signers=signers[0]))
+    """The signature is checked by kit/verify/: a good one names the principal."""
+    model = build_report(
+        require_verified(
+            biosses_bundle, AcceptUnsigned(policy_for(allowed_signers=signers[0])), "report"
+        )
+    )
     assert model["signer"]["status"] == "verified"
     assert model["signer"]["principals"] == ["reviewer@example.org"]
     assert model["signer"]["fingerprint"] == signers[1]

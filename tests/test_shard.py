@@ -13,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kit.errors import ExitCode, KitError
-from kit.shard import ShardSpec, assign, from_environment, parse_spec, plan, resolve_spec
-from kit.taskcost import DEFAULT_COST, estimate, task_costs
+from kit.evaluate.shard import ShardSpec, assign, from_environment, parse_spec, plan, resolve_spec
+from kit.evaluate.taskcost import DEFAULT_COST, estimate, task_costs
 
 from .conftest import REPO
 

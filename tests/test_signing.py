@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from kit import sshsig
-from kit.archive import read_bundle_archive, write_deterministic_targz
+from kit.bundle.archive import read_bundle_archive, write_deterministic_targz
 from kit.errors import ExitCode, KitError
+from kit.signing import sshsig
+from kit.signing.keys import load_private_key
 
 pytestmark = pytest.mark.skipif(
     shutil.which("ssh-keygen") is None, reason="OpenSSH ssh-keygen not installed"
@@ -138,7 +139,7 @@ def test_we_accept_openssh_signatures(sts_run: Path, tmp_path: Path, ktype: str)
     assert _code(proc) == 0, proc.stdout
     assert json.loads(proc.stdout)["signer"]["principals"] == ["bob"]
     # and ssh-keygen agrees with what we produce for that key type
-    ours = sshsig.sign(b"data", sshsig.load_private_key(key))
+    ours = sshsig.sign(b"data", load_private_key(key))
     (tmp_path / "d.sig").write_text(ours)
     assert (
         ssh_keygen(
@@ -277,10 +278,10 @@ def test_private_key_never_enters_a_bundle(signed: Path, keys) -> None:
         assert body not in data.replace(b"\n", b""), name
 
 
-def test_sshsig_module_errors_are_kit_errors(tmp_path: Path) -> None:
+def test_key_loading_errors_are_kit_errors(tmp_path: Path) -> None:
     with pytest.raises(KitError) as e:
-        sshsig.load_private_key(tmp_path / "nope")
+        load_private_key(tmp_path / "nope")
     assert e.value.code == ExitCode.KEY_ERROR
     (tmp_path / "dsa").write_text("not a key")
     with pytest.raises(KitError):
-        sshsig.load_private_key(tmp_path / "dsa")
+        load_private_key(tmp_path / "dsa")

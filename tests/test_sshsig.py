@@ -1,4 +1,4 @@
-"""kit.sshsig against the real OpenSSH ``ssh-keygen``, both ways, and every rejection."""
+"""kit.signing against the real OpenSSH ``ssh-keygen``, both ways, and every rejection."""
 
 from __future__ import annotations
 
@@ -11,11 +11,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ed25519
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kit import sshsig
 from kit.errors import ExitCode, KitError
+from kit.signing import sshsig
+from kit.signing.allowed_signers import (
+    AllowedSigner,
+    load_allowed_signers,
+    load_public_key,
+    parse_allowed_signers,
+)
+from kit.signing.keys import generate_keypair, load_private_key
+from kit.signing.wire import PrivateKey, armor, fingerprint
 
 pytestmark = pytest.mark.skipif(
     shutil.which("ssh-keygen") is None,
@@ -88,13 +97,13 @@ def keys(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="module")
-def alice(keys: dict[str, Path]) -> sshsig.PrivateKey:
-    return sshsig.load_private_key(keys["ed25519"])
+def alice(keys: dict[str, Path]) -> PrivateKey:
+    return load_private_key(keys["ed25519"])
 
 
 @pytest.fixture(scope="module")
-def allowed(keys: dict[str, Path]) -> list[sshsig.AllowedSigner]:
-    return sshsig.parse_allowed_signers(f"{ID} {pub_fields(keys['ed25519'])}\n")
+def allowed(keys: dict[str, Path]) -> list[AllowedSigner]:
+    return parse_allowed_signers(f"{ID} {pub_fields(keys['ed25519'])}\n")
 
 
 # --------------------------------------------------------------------------- interop
@@ -102,7 +111,7 @@ def allowed(keys: dict[str, Path]) -> list[sshsig.AllowedSigner]:
 
 @pytest.mark.parametrize("ktype", KEY_TYPES)
 def test_openssh_accepts_our_signature(keys, ktype: str, tmp_path: Path) -> None:
-    sig = sshsig.sign(DATA, sshsig.load_private_key(keys[ktype]))
+    sig = sshsig.sign(DATA, load_private_key(keys[ktype]))
     proc = openssh_verify(f"{ID} {pub_fields(keys[ktype])}\n", sig, DATA, tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert b"Good" in proc.stdout
@@ -117,7 +126,7 @@ def test_openssh_accepts_our_signature(keys, ktype: str, tmp_path: Path) -> None
 @pytest.mark.parametrize("ktype", KEY_TYPES)
 def test_we_accept_openssh_signatures(keys, ktype: str, tmp_path: Path) -> None:
     sig = openssh_sign(keys[ktype], DATA, tmp_path)
-    signers = sshsig.parse_allowed_signers(f"{ID} {pub_fields(keys[ktype])}\n")
+    signers = parse_allowed_signers(f"{ID} {pub_fields(keys[ktype])}\n")
     got = sshsig.verify(DATA, sig, allowed_signers=signers, identity=ID)
     parsed = sshsig.parse_signature(sig)
     assert got.principals == (ID,)
@@ -125,9 +134,9 @@ def test_we_accept_openssh_signatures(keys, ktype: str, tmp_path: Path) -> None:
     listed = ssh_keygen("-l", "-E", "sha256", "-f", f"{keys[ktype]}.pub").stdout.decode()
     assert got.fingerprint == parsed.fingerprint and got.fingerprint in listed
     assert parsed.hash_algorithm == "sha512" and parsed.namespace == "repro-kit"
-    public = sshsig.load_public_key(Path(f"{keys[ktype]}.pub"))
+    public = load_public_key(Path(f"{keys[ktype]}.pub"))
     assert sshsig.verify(DATA, sig, public_key=public).fingerprint == got.fingerprint
-    assert sshsig.fingerprint(public) == got.fingerprint
+    assert fingerprint(public) == got.fingerprint
 
 
 def test_ed25519_signature_is_byte_identical_to_ssh_keygen(keys, alice, tmp_path: Path) -> None:
@@ -146,13 +155,13 @@ def test_keys_in_pem_and_pkcs8_load(tmp_path: Path) -> None:
     rsa_pem = make_key(tmp_path / "rsa", "-t", "rsa", "-b", "2048", "-m", "PEM", passphrase="passw")
     ec_p8 = make_key(tmp_path / "ec", "-t", "ecdsa", "-m", "PKCS8")
     for path, pw in ((rsa_pem, b"passw"), (ec_p8, None)):
-        sig = sshsig.sign(DATA, sshsig.load_private_key(path, pw))
-        assert sshsig.verify(DATA, sig, public_key=sshsig.load_public_key(Path(f"{path}.pub")))
+        sig = sshsig.sign(DATA, load_private_key(path, pw))
+        assert sshsig.verify(DATA, sig, public_key=load_public_key(Path(f"{path}.pub")))
 
 
 def _key_error(path: Path, passphrase: bytes | None) -> str:
     with pytest.raises(KitError) as e:
-        sshsig.load_private_key(path, passphrase)
+        load_private_key(path, passphrase)
     assert e.value.code == ExitCode.KEY_ERROR
     secret = "".join(path.read_text().splitlines()[1:-1]) if path.exists() else ""
     assert secret[:24] not in e.value.message or not secret
@@ -161,13 +170,11 @@ def _key_error(path: Path, passphrase: bytes | None) -> str:
 
 
 def test_passphrase_protected_key(keys) -> None:
-    assert isinstance(
-        sshsig.load_private_key(keys["protected"], b"pass"), sshsig.ed25519.Ed25519PrivateKey
-    )
+    assert isinstance(load_private_key(keys["protected"], b"pass"), ed25519.Ed25519PrivateKey)
     assert "passphrase is needed" in _key_error(keys["protected"], None)
     assert "wrong passphrase" in _key_error(keys["protected"], b"wrong")
     # a passphrase given for an unencrypted key is ignored, as ssh-keygen does
-    assert sshsig.load_private_key(keys["ed25519"], b"unused")
+    assert load_private_key(keys["ed25519"], b"unused")
 
 
 def test_unusable_private_keys(tmp_path: Path) -> None:
@@ -183,10 +190,10 @@ def test_unusable_private_keys(tmp_path: Path) -> None:
 def test_public_key_file_errors(tmp_path: Path) -> None:
     (tmp_path / "bad.pub").write_text("ssh-ed25519 notbase64!\n")
     with pytest.raises(KitError) as e:
-        sshsig.load_public_key(tmp_path / "bad.pub")
+        load_public_key(tmp_path / "bad.pub")
     assert e.value.code == ExitCode.KEY_ERROR
     with pytest.raises(KitError) as e:
-        sshsig.load_public_key(tmp_path / "missing.pub")
+        load_public_key(tmp_path / "missing.pub")
     assert e.value.code == ExitCode.NOT_FOUND
 
 
@@ -221,13 +228,13 @@ def test_signature_swapped_from_other_data(alice, allowed) -> None:
 
 
 def test_key_not_allowed(keys, allowed, tmp_path: Path) -> None:
-    mallory = sshsig.load_private_key(keys["mallory"])
+    mallory = load_private_key(keys["mallory"])
     sig = sshsig.sign(DATA, mallory)
     msg = _raises(
         sshsig.KeyNotAllowed, ExitCode.KEY_NOT_ALLOWED, DATA, sig, allowed_signers=allowed
     )
     assert "not in allowed_signers" in msg and sshsig.parse_signature(sig).fingerprint in msg
-    alice_pub = sshsig.load_public_key(Path(f"{keys['ed25519']}.pub"))
+    alice_pub = load_public_key(Path(f"{keys['ed25519']}.pub"))
     _raises(sshsig.KeyNotAllowed, ExitCode.KEY_NOT_ALLOWED, DATA, sig, public_key=alice_pub)
     proc = openssh_verify(f"{ID} {pub_fields(keys['ed25519'])}\n", sig, DATA, tmp_path)
     assert proc.returncode != 0
@@ -259,7 +266,7 @@ def test_other_namespace(keys, alice, allowed, tmp_path: Path) -> None:
 
 
 def test_check_order(keys, alice, allowed) -> None:
-    mallory = sshsig.load_private_key(keys["mallory"])
+    mallory = load_private_key(keys["mallory"])
     # namespace before the cryptographic check, which comes before the key check
     _raises(
         sshsig.WrongNamespace,
@@ -278,7 +285,7 @@ def test_check_order(keys, alice, allowed) -> None:
 
 
 def _rearmor(blob: bytes) -> str:
-    return sshsig._armor(blob)
+    return armor(blob)
 
 
 def _blob(sig: str) -> bytes:
@@ -377,7 +384,7 @@ def test_allowed_signers_agree_with_openssh(keys, line: str, ok: bool, tmp_path:
     text = line.format(id=ID, key=pub_fields(keys["ed25519"])) + "\n"
     sig = openssh_sign(keys["ed25519"], DATA, tmp_path)
     assert (openssh_verify(text, sig, DATA, tmp_path).returncode == 0) is ok
-    signers = sshsig.parse_allowed_signers(text)
+    signers = parse_allowed_signers(text)
     if ok:
         assert sshsig.verify(DATA, sig, allowed_signers=signers, identity=ID).principals == (ID,)
     else:
@@ -407,17 +414,17 @@ def test_bad_allowed_signers_lines(keys, line: str, tmp_path: Path) -> None:
     sig = openssh_sign(keys["ed25519"], DATA, tmp_path)
     assert openssh_verify(text, sig, DATA, tmp_path).returncode != 0
     with pytest.raises(KitError) as e:
-        sshsig.parse_allowed_signers(text)
+        parse_allowed_signers(text)
     assert e.value.code == ExitCode.USAGE and "line 1" in e.value.message
 
 
 def test_cert_authority_and_validity_are_explained(keys, alice) -> None:
     key = pub_fields(keys["ed25519"])
     sig = sshsig.sign(DATA, alice)
-    ca = sshsig.parse_allowed_signers(f"{ID} cert-authority {key}\n")
+    ca = parse_allowed_signers(f"{ID} cert-authority {key}\n")
     msg = _raises(sshsig.KeyNotAllowed, ExitCode.KEY_NOT_ALLOWED, DATA, sig, allowed_signers=ca)
     assert "cert-authority" in msg and "not supported" in msg
-    timed = sshsig.parse_allowed_signers(f'{ID} valid-before="20300101Z" {key}\n')
+    timed = parse_allowed_signers(f'{ID} valid-before="20300101Z" {key}\n')
     later = datetime(2031, 1, 1, tzinfo=UTC)
     msg = _raises(
         sshsig.KeyNotAllowed, ExitCode.KEY_NOT_ALLOWED, DATA, sig, allowed_signers=timed, now=later
@@ -428,16 +435,16 @@ def test_cert_authority_and_validity_are_explained(keys, alice) -> None:
 
 def test_without_identity_all_matching_principals_are_named(keys, alice) -> None:
     key = pub_fields(keys["ed25519"])
-    signers = sshsig.parse_allowed_signers(f"{ID},a@b {key}\nc@d {key}\ne@f {OTHER}\n")
+    signers = parse_allowed_signers(f"{ID},a@b {key}\nc@d {key}\ne@f {OTHER}\n")
     got = sshsig.verify(DATA, sshsig.sign(DATA, alice), allowed_signers=signers)
     assert got.principals == (ID, "a@b", "c@d")
 
 
 def test_load_allowed_signers(tmp_path: Path, keys) -> None:
     (tmp_path / "as").write_text(f"{ID} {pub_fields(keys['ed25519'])}\n")
-    assert sshsig.load_allowed_signers(tmp_path / "as")[0].principals == (ID,)
+    assert load_allowed_signers(tmp_path / "as")[0].principals == (ID,)
     with pytest.raises(KitError) as e:
-        sshsig.load_allowed_signers(tmp_path / "missing")
+        load_allowed_signers(tmp_path / "missing")
     assert e.value.code == ExitCode.NOT_FOUND
 
 
@@ -455,7 +462,7 @@ def test_generate_keypair_works_with_openssh(tmp_path: Path, monkeypatch) -> Non
     monkeypatch.setattr(os, "replace", replace)
     old_umask = os.umask(0)
     try:
-        line = sshsig.generate_keypair(tmp_path / "id", comment=ID)
+        line = generate_keypair(tmp_path / "id", comment=ID)
     finally:
         os.umask(old_umask)
     key = tmp_path / "id"
@@ -464,7 +471,7 @@ def test_generate_keypair_works_with_openssh(tmp_path: Path, monkeypatch) -> Non
     assert line == f'{ID} namespaces="repro-kit" {pub_fields(key)}'
     assert (tmp_path / "id.pub").read_text() == f"{pub_fields(key)} {ID}\n"
     # our signature verifies with ssh-keygen against the returned line ...
-    sig = sshsig.sign(DATA, sshsig.load_private_key(key))
+    sig = sshsig.sign(DATA, load_private_key(key))
     assert openssh_verify(line + "\n", sig, DATA, tmp_path).returncode == 0
     # ... and ssh-keygen can sign with the private key we wrote
     theirs = openssh_sign(key, DATA, tmp_path)
@@ -474,33 +481,33 @@ def test_generate_keypair_works_with_openssh(tmp_path: Path, monkeypatch) -> Non
 
 def test_generate_keypair_with_passphrase(tmp_path: Path) -> None:
     key = tmp_path / "id"
-    sshsig.generate_keypair(key, b"pass phrase", ID)
+    generate_keypair(key, b"pass phrase", ID)
     proc = ssh_keygen("-y", "-P", "pass phrase", "-f", key)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.decode().split()[:2] == pub_fields(key).split()
     assert ssh_keygen("-y", "-P", "wrong", "-f", key).returncode != 0
-    assert sshsig.load_private_key(key, b"pass phrase")
+    assert load_private_key(key, b"pass phrase")
     assert "passphrase" in _key_error(key, None)
 
 
 def test_generate_keypair_refuses_to_overwrite(tmp_path: Path) -> None:
     key = tmp_path / "id"
-    sshsig.generate_keypair(key, comment=ID)
+    generate_keypair(key, comment=ID)
     before = key.read_bytes(), Path(f"{key}.pub").read_bytes()
     with pytest.raises(KitError) as e:
-        sshsig.generate_keypair(key, comment=ID)
+        generate_keypair(key, comment=ID)
     assert e.value.code == ExitCode.KEY_ERROR and "exists" in e.value.message
     assert (key.read_bytes(), Path(f"{key}.pub").read_bytes()) == before
     only_pub = tmp_path / "other"
     Path(f"{only_pub}.pub").write_text("keep me\n")
     with pytest.raises(KitError):
-        sshsig.generate_keypair(only_pub)
+        generate_keypair(only_pub)
     assert not only_pub.exists() and Path(f"{only_pub}.pub").read_text() == "keep me\n"
 
 
 def test_generate_keypair_rejects_a_comment_that_is_not_one_identity(tmp_path: Path) -> None:
     with pytest.raises(KitError) as e:
-        sshsig.generate_keypair(tmp_path / "id", comment="Alice Doe <alice@example.org>")
+        generate_keypair(tmp_path / "id", comment="Alice Doe <alice@example.org>")
     assert e.value.code == ExitCode.USAGE and not (tmp_path / "id").exists()
-    line = sshsig.generate_keypair(tmp_path / "id")  # default: user@host
+    line = generate_keypair(tmp_path / "id")  # default: user@host
     assert "@" in line.split()[0]

@@ -1,0 +1,190 @@
+"""Build a bundle's manifest from a run folder (plain data in, plain data out)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from kit import __version__
+from kit.bundle import schemas
+from kit.bundle.scores import ScoreError, aggregates, task_scores
+from kit.errors import ExitCode, KitError
+from kit.fsio import dumps_json, sha256_bytes
+
+MANIFEST_FORMAT = "repro-kit/bundle"
+MANIFEST_FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+SIGNATURE = "manifest.json.sig"
+_SUMMARY_PACKAGES = (
+    "mteb",
+    "sentence-transformers",
+    "transformers",
+    "torch",
+    "numpy",
+    "scikit-learn",
+    "datasets",
+    "scipy",
+)
+
+
+def _invalid(message: str) -> KitError:
+    return KitError(f"invalid run folder: {message}", ExitCode.SCHEMA)
+
+
+def _load_record(run_dir: Path, name: str) -> dict[str, Any]:
+    path = run_dir / f"{name}.json"
+    if not path.is_file():
+        raise KitError(f"{run_dir} is not a run folder: {name}.json missing", ExitCode.NOT_FOUND)
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise _invalid(f"{name}.json is not valid JSON ({e})") from None
+    problems = schemas.errors(name, data)
+    if problems:
+        raise _invalid(
+            f"{name}.json: {problems[0]}"
+            + (f" (+{len(problems) - 1} more)" if len(problems) > 1 else "")
+        )
+    return data
+
+
+def collect_run_files(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any], dict[str, bytes]]:
+    """Read and validate a finished run folder; return run, environment and the member files."""
+    run_dir = Path(run_dir)
+    run = _load_record(run_dir, "run")
+    env = _load_record(run_dir, "environment")
+    if run["status"] != "complete":
+        raise _invalid(f"run status is '{run['status']}'; finish it with repro-kit evaluate first")
+    members: dict[str, bytes] = {
+        "run.json": (run_dir / "run.json").read_bytes(),
+        "environment.json": (run_dir / "environment.json").read_bytes(),
+    }
+    results_dir = PurePosixPath(run["results_dir"])
+    if results_dir.is_absolute() or ".." in results_dir.parts:
+        raise _invalid("results_dir must be a relative path inside the run folder")
+    for task in run["tasks"]:
+        if task["status"] != "complete":
+            raise _invalid(f"task {task['name']} is {task['status']}")
+        rel = PurePosixPath(task["result_file"])
+        if rel.parent != results_dir:
+            raise _invalid(f"{task['name']}: result file outside {results_dir}")
+        path = run_dir / rel
+        if not path.is_file():
+            raise _invalid(f"{task['name']}: {rel} missing")
+        members[rel.as_posix()] = path.read_bytes()
+    for extra in ("model_meta.json", "run_settings.jsonl"):
+        path = run_dir / results_dir / extra
+        if path.is_file():
+            members[(results_dir / extra).as_posix()] = path.read_bytes()
+    return run, env, members
+
+
+def task_entries(run: dict[str, Any], members: dict[str, bytes]) -> dict[str, Any]:
+    """Every task's scores recomputed from mteb's raw result file."""
+    out = {}
+    for task in run["tasks"]:
+        raw_bytes = members.get(task["result_file"])
+        if raw_bytes is None:
+            raise ScoreError(f"{task['name']}: {task['result_file']} not in bundle")
+        try:
+            raw = json.loads(raw_bytes)
+        except ValueError:
+            raise ScoreError(f"{task['name']}: result file is not valid JSON") from None
+        if not isinstance(raw, dict):
+            raise ScoreError(f"{task['name']}: result file is not a JSON object")
+        if raw.get("task_name") != task["name"]:
+            raise ScoreError(f"{task['name']}: result file names task {raw.get('task_name')!r}")
+        splits = task.get("eval_splits") or None
+        try:
+            sc = task_scores(raw, splits)
+        except ScoreError as e:
+            raise ScoreError(f"{task['name']}: {e}") from None
+        ds = task.get("dataset") or {}
+        out[task["name"]] = {
+            "type": task["type"],
+            "main_metric": task["main_metric"],
+            "main_score": sc["main_score"],
+            "splits": sorted({e["split"] for e in sc["entries"]}),
+            "entries": sc["entries"],
+            "result_file": task["result_file"],
+            "dataset": {
+                "path": ds.get("path"),
+                "revision_pinned": ds.get("revision_pinned"),
+                "revision_loaded": ds.get("revision_loaded"),
+                "revision_mismatch": ds.get("revision_mismatch"),
+            }
+            if ds
+            else None,
+        }
+    return out
+
+
+def benchmark_aggregates(tasks: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
+    agg = aggregates(
+        {n: t["main_score"] for n, t in tasks.items()}, {n: t["type"] for n, t in tasks.items()}
+    )
+    requested = run["resolved"]["tasks"]
+    agg["missing"] = sorted(set(requested) - set(tasks))
+    agg["complete"] = not agg["missing"]
+    return agg
+
+
+def environment_summary(run: dict[str, Any], env: dict[str, Any]) -> dict[str, Any]:
+    torch = env.get("torch", {})
+    pkgs = env.get("packages", {})
+    container = run.get("container") or env.get("container") or None
+    return {
+        "cpu": env["hardware"].get("cpu_model"),
+        "cpu_count": env["hardware"].get("cpu_count_logical"),
+        "memory_bytes": env["hardware"].get("memory_bytes"),
+        "gpus": [g.get("name") for g in torch.get("gpus", [])],
+        "cuda": torch.get("cuda_build"),
+        "cudnn": torch.get("cudnn_version"),
+        "os": env["os"].get("platform") or env["os"].get("system"),
+        "python": env["python"].get("version"),
+        "packages": {p: pkgs.get(p) for p in _SUMMARY_PACKAGES if p in pkgs},
+        "torch_threads": torch.get("num_threads"),
+        "deterministic_algorithms": torch.get("deterministic_algorithms"),
+        "float32_matmul_precision": torch.get("float32_matmul_precision"),
+        "native_mps": env.get("native_mps"),
+        "device": run["encode"].get("device"),
+        "precision": run["encode"].get("precision"),
+        "dtype": run["encode"].get("dtype"),
+        "batch_size": run["encode"].get("batch_size"),
+        "seeds": run.get("seeds"),
+        "overrides": run.get("overrides", []),
+        "container": container,
+        "kit": env.get("kit"),
+    }
+
+
+def build_manifest(
+    run: dict[str, Any], env: dict[str, Any], members: dict[str, bytes]
+) -> dict[str, Any]:
+    tasks = task_entries(run, members)
+    model = run.get("model") or {}
+    return {
+        "format": MANIFEST_FORMAT,
+        "format_version": MANIFEST_FORMAT_VERSION,
+        "kit_version": __version__,
+        "model": {
+            "name": run["resolved"]["model"],
+            "revision": run["resolved"]["revision"],
+            "revision_loaded": model.get("revision_loaded"),
+            "weights_sha256": model.get("files_sha256", {}),
+        },
+        "benchmark": run["resolved"].get("benchmark"),
+        "tasks_requested": run["resolved"]["tasks"],
+        "tasks": tasks,
+        "aggregates": benchmark_aggregates(tasks, run),
+        "environment": environment_summary(run, env),
+        "files": {
+            name: {"sha256": sha256_bytes(data), "size": len(data)}
+            for name, data in sorted(members.items())
+        },
+    }
+
+
+def manifest_bytes(manifest: dict[str, Any]) -> bytes:
+    return dumps_json(manifest).encode("utf-8")

@@ -1,0 +1,193 @@
+"""Options shared by several commands, declared once, and the objects they build.
+
+Each decorator adds a group of click options and hands the command one ready value instead of
+the raw flags: ``trust_options`` a signature policy, ``signing_options`` a signer (or None),
+``tolerance_options`` the two tolerances. Flag names live here, never in the core.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from kit.errors import ExitCode, KitError
+from kit.verify.reference import DEFAULT_MEAN_TOLERANCE, DEFAULT_TOLERANCE
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: A function that signs bytes and returns an armored SSH signature.
+Signer = Callable[[bytes], str]
+
+
+def split_tasks(value: str | None) -> tuple[str, ...]:
+    """``"A, B,,C"`` -> ``("A", "B", "C")``."""
+    return tuple(t.strip() for t in (value or "").split(",") if t.strip())
+
+
+def console() -> Any:
+    """A rich console sized to the terminal (100-160 columns), without auto-highlighting."""
+    from rich.console import Console
+
+    width = shutil.get_terminal_size((120, 24)).columns
+    return Console(highlight=False, soft_wrap=False, width=max(100, min(160, width)))
+
+
+def echo_err(line: str) -> None:
+    """Print one line on stderr (the log callback handed to the core)."""
+    click.echo(line, err=True)
+
+
+def env_offline() -> bool:
+    """Whether the environment already asks for offline Hugging Face access."""
+    return os.environ.get("HF_HUB_OFFLINE", "") in {"1", "true", "True"}
+
+
+def go_offline() -> None:
+    """Make the HF libraries use only the local cache (set before they are imported)."""
+    for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        os.environ[var] = "1"
+
+
+# -- signature policy ---------------------------------------------------------------------------
+
+
+def build_policy(
+    allowed_signers: Path | None,
+    identity: str | None,
+    public_key: Path | None,
+    allow_unsigned: bool,
+) -> Any:
+    """The signature policy the trust flags ask for; contradictory or missing ones are refused."""
+    from kit.signing.policy import policy_for
+
+    if allowed_signers and public_key:
+        raise KitError("give --allowed-signers or --public-key, not both", ExitCode.USAGE)
+    if identity and not allowed_signers:
+        raise KitError("--identity needs --allowed-signers", ExitCode.USAGE)
+    for p in (allowed_signers, public_key):
+        if p is not None and not p.is_file():
+            raise KitError(f"{p} not found", ExitCode.NOT_FOUND)
+    return policy_for(
+        allowed_signers=allowed_signers,
+        identity=identity,
+        public_key=public_key,
+        accept_unsigned=allow_unsigned,
+    )
+
+
+def trust_options(*, always_accept_unsigned: bool = False) -> Callable[[F], F]:
+    """Add --allowed-signers/--identity/--public-key/--allow-unsigned; pass ``policy``.
+
+    ``always_accept_unsigned`` leaves --allow-unsigned out and always accepts unsigned (or
+    unchecked) bundles: for report, whose page shows the bundle as unsigned.
+    """
+
+    def decorate(fn: F) -> F:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kw: Any) -> Any:
+            kw["policy"] = build_policy(
+                kw.pop("allowed_signers"),
+                kw.pop("identity"),
+                kw.pop("public_key"),
+                always_accept_unsigned or kw.pop("allow_unsigned"),
+            )
+            return fn(*args, **kw)
+
+        opts = [
+            click.option(
+                "--allowed-signers",
+                type=click.Path(path_type=Path),
+                help="OpenSSH allowed_signers file (the format git uses) to check signatures.",
+            ),
+            click.option(
+                "--identity", help="Principal that must have signed (with --allowed-signers)."
+            ),
+            click.option(
+                "--public-key", type=click.Path(path_type=Path), help="The signer's .pub key."
+            ),
+        ]
+        if not always_accept_unsigned:
+            opts.append(
+                click.option(
+                    "--allow-unsigned",
+                    is_flag=True,
+                    help="Accept an unsigned bundle, or a signed one with no key to check it.",
+                )
+            )
+        out: Any = wrapper
+        for opt in reversed(opts):
+            out = opt(out)
+        return out
+
+    return decorate
+
+
+# -- signing ------------------------------------------------------------------------------------
+
+
+def make_signer(key: Path, passphrase_env: str | None) -> Signer:
+    """A function that signs bytes with the SSH key at ``key`` (prompting for a passphrase)."""
+    from kit.signing.keys import PassphraseNeeded, load_private_key
+    from kit.signing.sshsig import sign
+
+    passphrase = None
+    if passphrase_env:
+        if passphrase_env not in os.environ:
+            raise KitError(f"environment variable {passphrase_env} is not set", ExitCode.USAGE)
+        passphrase = os.environ[passphrase_env].encode()
+    try:
+        private = load_private_key(key, passphrase)
+    except PassphraseNeeded:
+        if passphrase is not None or not sys.stdin.isatty():
+            raise
+        passphrase = click.prompt(f"Passphrase for {key}", hide_input=True).encode()
+        private = load_private_key(key, passphrase)
+    return lambda data: sign(data, private)
+
+
+def signing_options(*, help_sign: str) -> Callable[[F], F]:
+    """Add --sign KEY and --passphrase-env VAR; pass ``signer`` (None when --sign is absent)."""
+
+    def decorate(fn: F) -> F:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kw: Any) -> Any:
+            key, env = kw.pop("key"), kw.pop("passphrase_env")
+            kw["signer"] = make_signer(key, env) if key else None
+            return fn(*args, **kw)
+
+        out: Any = click.option(
+            "--passphrase-env", metavar="VAR", help="Read the key's passphrase from VAR."
+        )(wrapper)
+        out = click.option("--sign", "key", type=click.Path(path_type=Path), help=help_sign)(out)
+        return out
+
+    return decorate
+
+
+# -- tolerances ---------------------------------------------------------------------------------
+
+
+def tolerance_options(fn: F) -> F:
+    """Add --tolerance and --mean-tolerance (absolute, on the 0-1 scale, not negative)."""
+    out: Any = click.option(
+        "--mean-tolerance",
+        type=click.FloatRange(min=0),
+        default=DEFAULT_MEAN_TOLERANCE,
+        show_default=True,
+        help="Tolerance of the benchmark means.",
+    )(fn)
+    out = click.option(
+        "--tolerance",
+        type=click.FloatRange(min=0),
+        default=DEFAULT_TOLERANCE,
+        show_default=True,
+        help="Per-task tolerance, absolute on the 0-1 scale.",
+    )(out)
+    return out

@@ -1,0 +1,80 @@
+"""`repro-kit report`: a bundle's scores against a reference, as HTML or Markdown."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from kit.cli.options import tolerance_options, trust_options
+from kit.errors import ExitCode, KitError
+
+
+@click.command("report")
+@click.argument("bundle_file", type=click.Path(path_type=Path))
+@click.option(
+    "--against",
+    type=click.Path(path_type=Path),
+    help="Reference: published scores (JSON), a folder of mteb result files, or another bundle.",
+)
+@click.option(
+    "-o",
+    "--output",
+    "dest",
+    type=click.Path(path_type=Path),
+    help="Write the report here (default: standard output).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["html", "md"]),
+    help="html (default) or md; with -o, a .md name means md.",
+)
+@tolerance_options
+@trust_options(always_accept_unsigned=True)
+def report(
+    bundle_file: Path,
+    against: Path | None,
+    dest: Path | None,
+    fmt: str | None,
+    tolerance: float,
+    mean_tolerance: float,
+    policy: Any,
+) -> None:
+    """Verify BUNDLE_FILE, then show its scores, named means and deltas against a reference."""
+    from kit.publish.report import build_report
+    from kit.verify.verified import require_verified
+
+    if dest is not None and dest.is_dir():
+        raise KitError(f"{dest} is a folder; give a file name such as report.html", ExitCode.USAGE)
+    fmt = fmt or ("md" if dest is not None and dest.suffix.lower() == ".md" else "html")
+    verified = require_verified(bundle_file, policy, "refusing to report on bundle")
+    model = build_report(
+        verified, against=against, tolerance=tolerance, mean_tolerance=mean_tolerance
+    )
+    if fmt == "md":
+        from kit.publish.markdown import render_md
+
+        text = render_md(model)
+    else:
+        from kit.publish.html import render_html
+
+        text = render_html(model)
+    from kit.publish.html import verdict_text
+
+    _, verdict = verdict_text(model)
+    if dest is None:
+        click.echo(text, nl=False)
+        click.echo(f"report: {verdict}", err=True)
+        return
+    from kit.fsio import atomic_write_text
+
+    try:
+        atomic_write_text(dest, text)
+    except OSError as e:
+        raise KitError(f"cannot write {dest}: {e.strerror or e}", ExitCode.OUTPUT) from None
+    click.echo(f"report: {verdict}", err=True)
+    click.echo(f"wrote {dest} ({fmt})")
+    sys.stdout.flush()

@@ -1,0 +1,221 @@
+"""Host-side launcher: build the images and run ``evaluate`` in them.
+
+Docker is reached only through ``kit.evaluate.docker_engine`` (``ImageStore`` for builds and
+image look-ups, ``ContainerRunner`` for runs); each entry point takes an ``engine`` and
+connects to the daemon when given none. The classic builder is used, so the Dockerfiles need
+no BuildKit feature. An extra CA (``--ca-cert``) and local wheels go into the builder stage's
+``build-extra/`` of a temporary build context, never into the final image.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kit import __version__
+from kit.errors import ExitCode, KitError
+from kit.evaluate.docker_engine import (
+    BuildSpec,
+    ContainerSpec,
+    Engine,
+    ImageStore,
+    Mount,
+    connect,
+)
+from kit.evaluate.git import git_revision
+from kit.fsio import atomic_write_json
+
+FLAVORS = ("cpu", "cuda")
+DEFAULT_TAG = "repro-kit:{flavor}"
+CONTAINER_HF = "/data/hf"
+CONTAINER_OUT = "/out/run"
+Log = Callable[[str], None]
+
+
+def source_root(explicit: Path | None = None) -> Path:
+    """The repro-kit checkout holding the Dockerfiles."""
+    root = Path(explicit) if explicit else Path(__file__).resolve().parents[2]
+    if not (root / "Dockerfile.cpu").is_file():
+        raise KitError(
+            f"no Dockerfile.cpu under {root}; pass --source with a repro-kit checkout",
+            ExitCode.NOT_FOUND,
+        )
+    return root
+
+
+def lockfile_sha256(flavor: str, root: Path | None = None) -> str | None:
+    """sha256 of the checkout's ``lockfiles/<flavor>.txt``; None if the checkout has none."""
+    lock = source_root(root) / "lockfiles" / f"{flavor}.txt"
+    return hashlib.sha256(lock.read_bytes()).hexdigest() if lock.is_file() else None
+
+
+@dataclass
+class BuildRequest:
+    """What to build (the CLI's ``container build`` options)."""
+
+    flavor: str = "cpu"
+    base_image: str | None = None
+    tag: str | None = None
+    ca_cert: Path | None = None
+    wheels: Path | None = None
+    network: str | None = None
+    source: Path | None = None
+    no_cache: bool = False
+    build_args: dict[str, str] = field(default_factory=dict)
+
+
+def _context(req: BuildRequest, root: Path, work: Path) -> Path:
+    ctx = work / "ctx"
+    ctx.mkdir()
+    for name in (f"Dockerfile.{req.flavor}", "pyproject.toml", "README.md"):
+        shutil.copy(root / name, ctx / name)
+    shutil.copytree(
+        root / "kit", ctx / "kit", ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+    )
+    (ctx / "lockfiles").mkdir()
+    shutil.copy(root / "lockfiles" / f"{req.flavor}.txt", ctx / "lockfiles")
+    extra = ctx / "build-extra"
+    (extra / "wheels").mkdir(parents=True)
+    if req.ca_cert:
+        if not Path(req.ca_cert).is_file():
+            raise KitError(f"CA file {req.ca_cert} not found", ExitCode.NOT_FOUND)
+        shutil.copy(req.ca_cert, extra / "ca.crt")
+    if req.wheels:
+        if not Path(req.wheels).is_dir():
+            raise KitError(f"wheels folder {req.wheels} not found", ExitCode.NOT_FOUND)
+        for whl in Path(req.wheels).glob("*.whl"):
+            os.link(whl, extra / "wheels" / whl.name) if _same_fs(whl, extra) else shutil.copy(
+                whl, extra / "wheels" / whl.name
+            )
+    return ctx
+
+
+def _same_fs(a: Path, b: Path) -> bool:
+    try:
+        return a.stat().st_dev == b.stat().st_dev
+    except OSError:
+        return False
+
+
+@dataclass(frozen=True)
+class BuildInfo:
+    """The image a build made: its ID, tag, labels and size in bytes."""
+
+    image_id: str
+    tag: str
+    labels: dict[str, str]
+    size: int | None
+
+    def to_json(self) -> dict[str, Any]:
+        """The fields as a plain dict."""
+        return {
+            "image_id": self.image_id,
+            "tag": self.tag,
+            "labels": self.labels,
+            "size": self.size,
+        }
+
+
+def build_image(req: BuildRequest, log: Log, engine: ImageStore | None = None) -> BuildInfo:
+    """Build ``Dockerfile.<flavor>`` of the checkout and return the image's ID, tag and labels."""
+    if req.flavor not in FLAVORS:
+        raise KitError(
+            f"unknown flavor {req.flavor!r} (cpu or cuda; for Apple GPUs read Dockerfile.mps-note)",
+            ExitCode.USAGE,
+        )
+    root = source_root(req.source)
+    store = engine if engine is not None else connect()
+    lock = root / "lockfiles" / f"{req.flavor}.txt"
+    args = {
+        "FLAVOR": req.flavor,
+        "GIT_REVISION": git_revision(root) or f"kit-{__version__}",
+        "LOCKFILE_SHA256": hashlib.sha256(lock.read_bytes()).hexdigest(),
+        "KIT_VERSION": __version__,
+        **req.build_args,
+    }
+    if req.base_image:
+        args["BASE_IMAGE"] = req.base_image
+        base = store.get(req.base_image)
+        args["BASE_IMAGE_ID"] = base.id if base else "pulled-at-build"
+    if req.wheels and req.flavor == "cpu":
+        args.setdefault("TORCH_INDEX_URL", "")
+    tag = req.tag or DEFAULT_TAG.format(flavor=req.flavor)
+    with tempfile.TemporaryDirectory(prefix="repro-kit-build-") as work:
+        ctx = _context(req, root, Path(work))
+        spec = BuildSpec(ctx, f"Dockerfile.{req.flavor}", tag, args, req.no_cache, req.network)
+        image = store.build(spec, log)
+    return BuildInfo(image_id=image.id, tag=tag, labels=image.labels, size=image.size)
+
+
+@dataclass
+class RunRequest:
+    """What to run (the CLI's ``container evaluate`` options; ``evaluate_args`` pass through)."""
+
+    image: str = "repro-kit:cpu"
+    network: str = "bridge"
+    hf_home: Path | None = None
+    output: Path = Path("runs/container")
+    evaluate_args: list[str] = field(default_factory=list)
+    gpus: bool = False
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def image_identity(store: ImageStore, name: str) -> dict[str, Any]:
+    """What run.json records of image ``name``; KitError (DOCKER) if it is not here."""
+    image = store.get(name)
+    if image is None:
+        raise KitError(
+            f"image {name} not found; build it: repro-kit container build", ExitCode.DOCKER
+        )
+    return {
+        "image_id": image.id,
+        "image": name,
+        "tags": sorted(image.tags),
+        "labels": dict(sorted(image.labels.items())),
+        "repo_digests": list(image.repo_digests),
+    }
+
+
+def run_evaluate(req: RunRequest, log: Log, engine: Engine | None = None) -> int:
+    """Run ``repro-kit evaluate`` in the image; record the image in run.json; return its code."""
+    engine = engine if engine is not None else connect()
+    identity = image_identity(engine, req.image)
+    out = Path(req.output).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    mounts = [Mount(out, CONTAINER_OUT)]
+    args = ["evaluate", *req.evaluate_args, "--output", CONTAINER_OUT]
+    if req.hf_home is not None:
+        hf = Path(req.hf_home).resolve()
+        if not hf.is_dir():
+            raise KitError(f"--hf-home {hf} is not a folder", ExitCode.NOT_FOUND)
+        mounts.append(Mount(hf, CONTAINER_HF, read_only=True))
+    if req.network == "none" and "--offline" not in args:
+        args.append("--offline")
+    spec = ContainerSpec(
+        image=req.image,
+        command=args,
+        mounts=mounts,
+        network=req.network,
+        environment={"PYTHONUNBUFFERED": "1", **req.env},
+        user=f"{os.getuid()}:{os.getgid()}",
+        gpus=req.gpus,
+    )
+    code = engine.run(spec, log)
+    run_json = out / "run.json"
+    if run_json.exists():
+        record = json.loads(run_json.read_text())
+        record["container"] = {
+            **identity,
+            "network": req.network,
+            "gpus": req.gpus,
+            "hf_home_mounted_read_only": req.hf_home is not None,
+        }
+        atomic_write_json(run_json, record)
+    return code

@@ -1,0 +1,203 @@
+"""The edge where the kit talks to mteb: resolve names, load the model, run one task."""
+
+from __future__ import annotations
+
+import logging
+import random
+import warnings
+from pathlib import Path
+from typing import Any, cast
+
+from kit.errors import ExitCode, KitError
+
+_QUIET_LOGGERS = ("mteb", "datasets", "sentence_transformers", "transformers", "huggingface_hub")
+
+
+def quiet_libraries() -> None:
+    """Keep library chatter (superseded-task notices, cache messages) out of the user's way."""
+    for name in _QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", category=UserWarning)
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    try:
+        import datasets
+
+        datasets.disable_progress_bars()
+        datasets.logging.set_verbosity_error()
+    except ImportError:
+        pass
+    try:
+        import transformers
+
+        transformers.logging.set_verbosity_error()
+        transformers.logging.disable_progress_bar()
+    except (ImportError, AttributeError):
+        pass
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
+    return text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+
+
+def resolve_tasks(tasks: tuple[str, ...], benchmark: str | None) -> list[Any]:
+    """mteb task objects for the names or the benchmark, with mteb's suggestions on a typo."""
+    import mteb
+
+    if benchmark:
+        try:
+            return list(mteb.get_benchmark(benchmark).tasks)
+        except KeyError as e:
+            raise KitError(f"unknown benchmark: {_first_line(e)}", ExitCode.NOT_FOUND) from None
+    out = []
+    for name in tasks:
+        try:
+            out.append(mteb.get_task(name))
+        except KeyError as e:
+            raise KitError(f"unknown task: {_first_line(e)}", ExitCode.NOT_FOUND) from None
+    return out
+
+
+def resolve_model_meta(name: str, revision: str | None, offline: bool) -> Any:
+    """mteb's metadata for the model; unknown names get mteb's close-match suggestions."""
+    import mteb
+
+    try:
+        return mteb.get_model_meta(name, revision, fetch_from_hf=False)
+    except KeyError as e:
+        if offline or not _looks_like_hub_id(name):
+            raise KitError(f"unknown model: {_first_line(e)}", ExitCode.NOT_FOUND) from None
+    try:
+        return mteb.get_model_meta(name, revision, fetch_from_hf=True)
+    except Exception as e:  # the hub said no, or is unreachable
+        raise KitError(
+            f"unknown model '{name}': not in mteb's registry and not found on the hub "
+            f"({_first_line(e)})",
+            ExitCode.NOT_FOUND,
+        ) from None
+
+
+def _looks_like_hub_id(name: str) -> bool:
+    return name.count("/") == 1 and not name.startswith(("/", "."))
+
+
+def resolve_device(device: str) -> str:
+    import torch
+
+    if device != "auto":
+        if device == "cuda" and not torch.cuda.is_available():
+            raise KitError("--device cuda asked for, but torch sees no CUDA GPU", ExitCode.USAGE)
+        if device == "mps" and not torch.backends.mps.is_available():
+            raise KitError("--device mps asked for, but MPS is not available", ExitCode.USAGE)
+        return device
+    if torch.cuda.is_available():
+        return "cuda"
+    if torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def load_model(meta: Any, device: str, precision: str, offline: bool) -> Any:
+    """Load the model through mteb (the same loader ``mteb.get_model`` uses) and cast it."""
+    import torch
+
+    try:
+        model = meta.load_model(device=device)
+    except (OSError, ValueError) as e:
+        if offline:
+            raise KitError(
+                f"model {meta.name}@{meta.revision} is not in the local HF cache "
+                f"(offline); fetch it online first: repro-kit prefetch {meta.name}",
+                ExitCode.DATA_MISSING,
+            ) from None
+        raise KitError(
+            f"could not load model {meta.name}: {_first_line(e)}", ExitCode.NOT_FOUND
+        ) from None
+    if precision != "fp32":
+        dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}[precision]
+        inner = getattr(model, "model", None)
+        if inner is None or not hasattr(inner, "to"):
+            raise KitError(
+                f"--precision {precision} is supported for sentence-transformers models only",
+                ExitCode.USAGE,
+            )
+        inner.to(dtype)
+    return model
+
+
+def model_dtype(model: Any) -> str | None:
+    inner = getattr(model, "model", None)
+    if inner is None:
+        return None
+    try:
+        return str(next(inner.parameters()).dtype).replace("torch.", "")
+    except (AttributeError, StopIteration, TypeError):
+        return None
+
+
+def set_seeds(seed: int) -> dict[str, int]:
+    """Seed Python, NumPy and torch (CPU and every GPU); mteb's tasks keep their own seeds."""
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
+    return {"python": seed, "numpy": seed, "torch": seed}
+
+
+def load_task_data(task: Any, offline: bool) -> None:
+    """Load a task's data, turning a cache miss into a clear DATA_MISSING error."""
+    ds = task.metadata.dataset
+    try:
+        task.load_data()
+    except KitError:
+        raise
+    except Exception as e:
+        where = f"{ds.get('path')}@{ds.get('revision')}"
+        if offline:
+            raise KitError(
+                f"{task.metadata.name}: dataset {where} is not in the local HF cache (offline); "
+                f"fetch it online first: repro-kit prefetch --tasks {task.metadata.name}",
+                ExitCode.DATA_MISSING,
+            ) from None
+        raise KitError(
+            f"{task.metadata.name}: could not load dataset {where}: {_first_line(e)}",
+            ExitCode.DATA_MISSING,
+        ) from None
+
+
+def run_task(model: Any, task: Any, staging: Path, encode_kwargs: dict[str, Any]) -> Any:
+    """Run one task through ``mteb.evaluate`` with results cached under ``staging``."""
+    import mteb
+
+    try:
+        result = mteb.evaluate(
+            model,
+            task,
+            cache=mteb.ResultCache(staging),
+            overwrite_strategy="only-missing",
+            encode_kwargs=cast(Any, dict(encode_kwargs)),  # mteb's TypedDict
+            show_progress_bar=False,
+            co2_tracker=False,
+            raise_error=True,
+        )
+    except KitError:
+        raise
+    except Exception as e:
+        raise KitError(
+            f"{task.metadata.name}: mteb failed: {_first_line(e)}", ExitCode.EVALUATION_FAILED
+        ) from None
+    return result.task_results[0]
+
+
+def task_main_score(task_result: Any) -> float:
+    return float(task_result.get_score())
+
+
+def mteb_version() -> str:
+    import mteb
+
+    return mteb.__version__

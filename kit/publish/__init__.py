@@ -1,0 +1,8 @@
+"""Outputs built from verified bundles: report, export to MTEB's results repository, merge.
+
+``report`` (the report model: scores, reference, verdict, signer, environment), ``html`` and
+``markdown`` (its two renderings), ``export`` (mteb's files into a results checkout),
+``merge`` (shard bundles into the bundle of one whole run).
+Layer 3: may import ``kit.verify`` and the layers below; never its sibling ``kit.rerun``, nor
+``kit.cli``. Printing and option parsing stay in the CLI.
+"""

@@ -1,0 +1,368 @@
+"""Running a re-run: the I/O around ``kit.rerun.plan``.
+
+Read the verified bundle, plan (``make_plan``), find or build the image for a container
+re-run (``resolve_image``, through ``kit.evaluate.docker_engine.ImageStore``), run the tasks on
+this host (``kit.evaluate.runner``) or in the image (``kit.evaluate.container``), recompute the
+re-run's scores from mteb's files exactly as verify does, and compare each with the claimed
+one. The bundle under review is only read (its sha256 is checked before and after); the
+re-run's own run folder can become a review bundle whose run.json records what it reviewed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from kit.bundle.manifest import MANIFEST
+from kit.errors import ExitCode, KitError
+from kit.fsio import atomic_write_json, sha256_bytes
+from kit.rerun.plan import (
+    LOCK_LABEL,
+    RerunPlan,
+    RerunRequest,
+    choose_image,
+    compare_scores,
+    make_plan,
+    plan_lines,
+    recorded_image,
+)
+
+if TYPE_CHECKING:
+    from kit.bundle.write import BundleInfo
+    from kit.evaluate.docker_engine import Image, ImageStore
+    from kit.verify.checks import VerifyReport
+    from kit.verify.verified import VerifiedBundle
+
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class RerunResult:
+    """What a re-run found: its plan, per-task comparison, cache use and review bundle.
+
+    ``to_json()`` is the ``rerun`` object of ``verify --rerun --json``; a dry run has only
+    plan, bundle_sha256, tolerance, ok, exit_code, tasks and dry_run.
+    """
+
+    plan: dict[str, Any]
+    bundle_sha256: str
+    tolerance: float
+    ok: bool
+    exit_code: int
+    tasks: list[dict[str, Any]]
+    differences: list[dict[str, Any]] | None = None
+    embedding_cache: dict[str, Any] | None = None
+    wall_seconds: float | None = None
+    output: str | None = None
+    review_bundle: BundleInfo | None = None
+    dry_run: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        """The result as plain data (the keys present depend on dry run / review bundle)."""
+        out: dict[str, Any] = {
+            "plan": self.plan,
+            "bundle_sha256": self.bundle_sha256,
+            "tolerance": self.tolerance,
+            "ok": self.ok,
+            "exit_code": self.exit_code,
+            "tasks": self.tasks,
+        }
+        if self.dry_run:
+            return {**out, "dry_run": True}
+        out.update(
+            differences=self.differences,
+            embedding_cache=self.embedding_cache,
+            wall_seconds=self.wall_seconds,
+            output=self.output,
+        )
+        if self.review_bundle is not None:
+            out["review_bundle"] = dataclasses.asdict(self.review_bundle)
+        return out
+
+
+def resolve_image(
+    run: dict[str, Any],
+    env: dict[str, Any],
+    log: Log,
+    build: bool = True,
+    store: ImageStore | None = None,
+    root: Path | None = None,
+) -> dict[str, Any]:
+    """The image a container re-run uses (``choose_image`` on what ``store`` holds).
+
+    Builds it from the checkout (``root``, default: this one) when needed and ``build``; the
+    returned choice carries ``recorded``, what the bundle records. ``store`` defaults to the
+    Docker daemon.
+    """
+    from kit.evaluate import container
+
+    if store is None:
+        from kit.evaluate.docker_engine import connect
+
+        store = connect()
+    recorded = recorded_image(run, env)
+    checkout = container.lockfile_sha256(recorded["flavor"], root)
+    images = store.find(LOCK_LABEL)
+    if recorded["image_id"] and recorded["image_id"] not in {i.id for i in images}:
+        present = store.get(recorded["image_id"])  # present, but without our labels
+        if present is not None:
+            images.append(present)
+    choice = choose_image(recorded, [_as_local(i) for i in images], checkout)
+    if choice["action"] == "build" and build:
+        log(f"building {choice['image']}: {choice['why']}")
+        req = container.BuildRequest(flavor=recorded["flavor"], tag=choice["image"], source=root)
+        info = container.build_image(req, log, engine=store)
+        choice = {**choice, "image": info.image_id}
+    return {**choice, "recorded": recorded}
+
+
+def _as_local(image: Image) -> dict[str, Any]:
+    return {"id": image.id, "tags": list(image.tags), "labels": dict(image.labels)}
+
+
+# -- running (I/O) --------------------------------------------------------------------------
+
+
+class _PlanReporter:
+    """Says what each task is expected to take before it starts, rescaled as tasks finish."""
+
+    def __init__(self, plan: RerunPlan, log: Log) -> None:
+        self.expected = {t.name: t.expected_seconds for t in plan.tasks}
+        self.log = log
+        self.ratio = 1.0
+        self.spent = [0.0, 0.0]  # observed, expected
+        self.t0 = 0.0
+
+    def start(self, total: int, done: int) -> None: ...
+
+    def task_started(self, name: str) -> None:
+        self.t0 = time.perf_counter()
+        self.log(f"re-running {name}: expected ~{self.expected.get(name, 0) * self.ratio:.0f} s")
+
+    def task_finished(self, name: str, score: float | None, skipped: bool) -> None:
+        took = time.perf_counter() - self.t0
+        if self.expected.get(name):
+            self.spent[0] += took
+            self.spent[1] += self.expected[name]
+            self.ratio = self.spent[0] / self.spent[1]
+        self.log(f"  {name}: {score if score is not None else float('nan'):.6f} in {took:.0f} s")
+
+    def close(self) -> None: ...
+
+
+def _run_host(plan: RerunPlan, req: RerunRequest, out: Path, log: Log) -> dict[str, Any]:
+    from kit.evaluate.options import EvalOptions
+    from kit.evaluate.runner import run_evaluation
+    from kit.rerun.embcache import ExactEmbeddingCache
+
+    s = plan.settings
+    opts = EvalOptions(
+        model=s["model"],
+        revision=s["revision"],
+        tasks=tuple(t.name for t in plan.tasks),
+        output=out,
+        batch_size=s["batch_size"],
+        device=s["device_kind"],
+        precision=s["precision"],
+        seed=s["seed"],
+        offline=req.offline,
+        overwrite=True,
+        allow_revision_mismatch=s["allow_revision_mismatch"],
+        quiet=True,
+        inner_progress=False,
+        hf_cache=req.hf_cache,
+        command=["repro-kit", "verify", "--rerun"],
+    )
+    caches: list[ExactEmbeddingCache] = []
+
+    def wrap(model: Any) -> Any:
+        identity = {k: s[k] for k in ("model", "revision", "precision", "device_kind")}
+        caches.append(ExactEmbeddingCache(model, out / ".embedding-cache", identity))
+        return caches[-1]
+
+    run_evaluation(
+        opts, reporter=_PlanReporter(plan, log), wrap_model=wrap if plan.cache[0] else None
+    )
+    return {"used": bool(caches), "reason": plan.cache[1], **(caches[0].stats() if caches else {})}
+
+
+def _run_container(plan: RerunPlan, req: RerunRequest, out: Path, log: Log) -> dict[str, Any]:
+    from kit.evaluate.container import RunRequest, run_evaluate
+
+    assert plan.image is not None, "resolve_image first"
+    image: str = plan.image["image"]
+    s = plan.settings
+    args = [
+        s["model"],
+        "--tasks",
+        ",".join(t.name for t in plan.tasks),
+        "--batch-size",
+        str(s["batch_size"]),
+        "--precision",
+        s["precision"],
+        "--seed",
+        str(s["seed"]),
+        "--device",
+        s["device_kind"],
+        "--overwrite",
+        "-q",
+    ]
+    if s["revision"]:
+        args[1:1] = ["--revision", s["revision"]]
+    if s["allow_revision_mismatch"]:
+        args.append("--allow-revision-mismatch")
+    for t in plan.tasks:
+        log(f"re-running {t.name} in the image: expected ~{t.expected_seconds:.0f} s")
+    code = run_evaluate(
+        RunRequest(
+            image=image,
+            network="none" if req.offline else "bridge",
+            hf_home=req.hf_home,
+            output=out,
+            evaluate_args=args,
+            gpus=s["device_kind"] == "cuda",
+        ),
+        log=log,
+    )
+    if code != 0:
+        known = code in {int(c) for c in ExitCode}
+        raise KitError(
+            f"the re-run in image {image[:19]} failed (exit {code})",
+            ExitCode(code) if known else ExitCode.EVALUATION_FAILED,
+        )
+    return {"used": False, "reason": plan.cache[1]}
+
+
+def _prepare_output(req: RerunRequest) -> tuple[Path, bool]:
+    if req.output is None:
+        return Path(tempfile.mkdtemp(prefix="repro-kit-rerun-")), True
+    out = Path(req.output)
+    run_json = out / "run.json"
+    if run_json.is_file():
+        try:
+            previous = json.loads(run_json.read_text())
+        except ValueError:
+            previous = {}
+        if "review" not in previous:
+            raise KitError(
+                f"{out} holds a run that is not a re-run; give an empty folder to --rerun-output",
+                ExitCode.OUTPUT,
+            )
+    return out, False
+
+
+def rerun_bundle(
+    bundle: VerifiedBundle,
+    report: VerifyReport,
+    req: RerunRequest,
+    log: Log,
+    review_bundle: Path | None = None,
+    sign: Callable[[bytes], str] | None = None,
+    here: dict[str, Any] | None = None,
+) -> RerunResult:
+    """Re-run tasks of a bundle that passed verify (``report``); compare with its claims.
+
+    ``bundle`` is the ``VerifiedBundle`` verify handed on: the file is not read again.
+    Logs the plan, then each task; with ``req.dry_run`` stops after planning. Writes the
+    review record into the re-run's run.json and, if asked, a review bundle (signed with
+    ``sign``). ``here`` overrides this machine's ``speed_profile`` (tests).
+    """
+    from kit.evaluate import mteb_adapter as mt
+    from kit.evaluate.taskcost import task_costs
+
+    if not report.ok or report.manifest is None:
+        raise KitError("the bundle must pass verify before a re-run", report.exit_code)
+    path, before, members = bundle.path, bundle.sha256, dict(bundle.members)
+    run, env = bundle.run, bundle.environment
+    claimed = {n: t["main_score"] for n, t in report.manifest["tasks"].items()}
+    names = tuple(t["name"] for t in run["tasks"])
+    mt.quiet_libraries()
+    costs = {n: c["cost"] for n, c in task_costs(mt.resolve_tasks(names, None)).items()}
+    plan = make_plan(run, env, claimed, req, costs, here or _here())
+    if req.in_container:
+        plan.image = resolve_image(run, env, log, build=not req.dry_run)
+        if plan.image["why"] != "the recorded image ID":
+            plan.notes.append(plan.image["why"])
+    for line in plan_lines(plan):
+        log(line)
+    if req.dry_run:
+        return RerunResult(plan.to_json(), before, req.tolerance, True, 0, [], dry_run=True)
+    out, temporary = _prepare_output(req)
+    try:
+        t0 = time.perf_counter()
+        runner = _run_container if req.in_container else _run_host
+        cache = runner(plan, req, out, log)
+        wall = time.perf_counter() - t0
+        from kit.verify.compare import bundle_side, compare, load_side
+
+        side = load_side(out)
+        rows = compare_scores(
+            {t.name: t.claimed for t in plan.tasks},
+            {n: t["main_score"] for n, t in side["tasks"].items()},
+            req.tolerance,
+        )
+        diffs = compare(bundle_side(bundle), side)["differences"]
+        ok = all(r["ok"] for r in rows)
+        result = RerunResult(
+            plan=plan.to_json(),
+            bundle_sha256=before,
+            tolerance=req.tolerance,
+            ok=ok,
+            exit_code=int(ExitCode.OK if ok else ExitCode.RERUN_MISMATCH),
+            tasks=rows,
+            differences=diffs,
+            embedding_cache=cache,
+            wall_seconds=round(wall, 3),
+            output=None if temporary else str(out),
+        )
+        _record_review(out, path, members, report, result)
+        if review_bundle is not None:
+            from kit.bundle.write import write_bundle
+
+            info = write_bundle(out, review_bundle, sign)
+            result = dataclasses.replace(result, review_bundle=info)
+            log(f"wrote review bundle {info.path} ({'signed' if info.signed else 'unsigned'})")
+    finally:
+        if temporary:
+            shutil.rmtree(out, ignore_errors=True)
+    return result
+
+
+def _here() -> dict[str, Any]:
+    from kit.evaluate.environment import speed_profile
+
+    return speed_profile()
+
+
+def _record_review(
+    out: Path, bundle: Path, members: dict[str, bytes], report: VerifyReport, result: RerunResult
+) -> None:
+    """Write into the re-run's run.json what it reviewed and what it found."""
+    assert report.manifest is not None
+    path = out / "run.json"
+    record = json.loads(path.read_text())
+    record["review"] = {
+        "reviewed_bundle": {
+            "file": bundle.name,
+            "sha256": result.bundle_sha256,
+            "manifest_sha256": sha256_bytes(members[MANIFEST]),
+            "signer": report.signer,
+            "model": report.manifest["model"]["name"],
+            "revision": report.manifest["model"]["revision"],
+        },
+        "verify_checks": [{"name": c.name, "ok": c.ok, "reason": c.reason} for c in report.checks],
+        "plan": result.plan,
+        "tolerance": result.tolerance,
+        "tasks": result.tasks,
+        "ok": result.ok,
+        "embedding_cache": result.embedding_cache,
+        "wall_seconds": result.wall_seconds,
+    }
+    atomic_write_json(path, record)

@@ -1,0 +1,338 @@
+"""Verify a bundle: archive safety, signature, schema, integrity, scores, reference.
+
+Each step yields a ``Check``; the report's exit code is that of the first failure, in the
+order above. Nothing is extracted to disk: members are read into memory with limits.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from kit.bundle import schemas
+from kit.bundle.manifest import (
+    MANIFEST,
+    MANIFEST_FORMAT,
+    MANIFEST_FORMAT_VERSION,
+    SIGNATURE,
+    benchmark_aggregates,
+    build_manifest,
+    manifest_bytes,
+    task_entries,
+)
+from kit.bundle.scores import ScoreError, close
+from kit.errors import ExitCode, KitError
+from kit.fsio import sha256_bytes
+from kit.signing.policy import NoTrustAnchor, SignaturePolicy, SignatureVerdict
+from kit.verify.reference import Reference, compare_with_reference
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool | None  # None: skipped
+    reason: str
+    code: ExitCode = ExitCode.OK
+
+
+@dataclass
+class VerifyReport:
+    bundle: str
+    checks: list[Check] = field(default_factory=list)
+    manifest: dict[str, Any] | None = None
+    signer: dict[str, Any] | None = None
+    reference: dict[str, Any] | None = None
+    verdict: SignatureVerdict | None = None  # the signature policy's, when it accepted
+
+    @property
+    def exit_code(self) -> ExitCode:
+        for c in self.checks:
+            if c.ok is False:
+                return c.code
+        return ExitCode.OK
+
+    @property
+    def ok(self) -> bool:
+        """Whether no check failed (skipped ones do not count)."""
+        return self.exit_code == ExitCode.OK
+
+    def first_failure(self) -> Check:
+        """The first failing check (call only when not ``ok``)."""
+        return next(c for c in self.checks if c.ok is False)
+
+    def add(self, name: str, ok: bool | None, reason: str, code: ExitCode = ExitCode.OK) -> bool:
+        self.checks.append(Check(name, ok, reason, code if ok is False else ExitCode.OK))
+        return ok is not False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "bundle": self.bundle,
+            "ok": self.ok,
+            "exit_code": int(self.exit_code),
+            "checks": [
+                {"name": c.name, "ok": c.ok, "reason": c.reason, "code": int(c.code)}
+                for c in self.checks
+            ],
+            "signer": self.signer,
+            "reference": self.reference,
+        }
+
+
+def verify_members(
+    label: str,
+    members: dict[str, bytes],
+    *,
+    signature: SignaturePolicy | None = None,
+    reference: Reference | None = None,
+    tolerance: float = 0.001,
+    mean_tolerance: float = 0.005,
+) -> tuple[VerifyReport, dict[str, Any] | None]:
+    """Run every check after the archive step on a bundle's ``members``, in the fixed order.
+
+    Returns the report (its first failure decides the exit code) and the task scores
+    recomputed from mteb's raw files (None when the checks stopped before them).
+    ``label`` names the bundle in the report.
+    """
+    report = VerifyReport(label)
+    report.add("archive", True, f"{len(members)} members, safe")
+    if not _check_signature(report, members, signature or NoTrustAnchor()):
+        return report, None
+    manifest = _check_schema(report, members)
+    if manifest is None:
+        return report, None
+    report.manifest = manifest
+    if not _check_integrity(report, members, manifest):
+        return report, None
+    if not _check_records(report, members):
+        return report, None
+    tasks = _check_scores(report, members, manifest)
+    if tasks is not None:
+        _check_summary(report, members, manifest)
+    if reference is not None and tasks is not None:
+        _check_reference(report, tasks, reference, tolerance, mean_tolerance)
+    return report, tasks
+
+
+def _check_signature(
+    report: VerifyReport, members: dict[str, bytes], policy: SignaturePolicy
+) -> bool:
+    """Apply ``policy`` to manifest.json and its signature; record who signed."""
+    if MANIFEST not in members:
+        return report.add("signature", False, "no manifest.json in bundle", ExitCode.SCHEMA)
+    sig = members.get(SIGNATURE)
+    try:
+        armored = None if sig is None else sig.decode("ascii")
+    except UnicodeDecodeError:
+        return report.add(
+            "signature", False, "manifest.json.sig is not ASCII armor", ExitCode.MALFORMED_SIGNATURE
+        )
+    try:
+        verdict = policy.check(members[MANIFEST], armored)
+    except KitError as e:
+        return report.add("signature", False, e.message, e.code)
+    report.verdict = verdict
+    if verdict.signer is None:
+        return report.add("signature", None, verdict.reason)
+    report.signer = {
+        "principals": list(verdict.signer.principals),
+        "key_type": verdict.signer.key_type,
+        "fingerprint": verdict.signer.fingerprint,
+    }
+    return report.add("signature", True, verdict.reason)
+
+
+def _check_schema(report: VerifyReport, members: dict[str, bytes]) -> dict[str, Any] | None:
+    try:
+        manifest = json.loads(members[MANIFEST])
+    except (ValueError, UnicodeDecodeError) as e:
+        report.add("schema", False, f"manifest.json is not valid JSON ({e})", ExitCode.SCHEMA)
+        return None
+    if not isinstance(manifest, dict):
+        report.add("schema", False, "manifest.json is not a JSON object", ExitCode.SCHEMA)
+        return None
+    fmt, ver = manifest.get("format"), manifest.get("format_version")
+    if fmt != MANIFEST_FORMAT or ver != MANIFEST_FORMAT_VERSION:
+        report.add(
+            "schema",
+            False,
+            f"unsupported bundle format {fmt!r} version {ver!r} (this "
+            f"kit reads {MANIFEST_FORMAT} version {MANIFEST_FORMAT_VERSION})",
+            ExitCode.SCHEMA,
+        )
+        return None
+    problems = schemas.errors("manifest", manifest)
+    if problems:
+        more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
+        report.add("schema", False, f"manifest.json {problems[0]}{more}", ExitCode.SCHEMA)
+        return None
+    if manifest_bytes(manifest) != members[MANIFEST]:
+        report.add(
+            "schema",
+            False,
+            "manifest.json is not in canonical form (edited by hand?)",
+            ExitCode.SCHEMA,
+        )
+        return None
+    report.add("schema", True, "manifest matches its schema (v1), canonical form")
+    return manifest
+
+
+def _check_records(report: VerifyReport, members: dict[str, bytes]) -> bool:
+    """run.json and environment.json against their schemas (after integrity: trusted bytes)."""
+    problems = []
+    for name in ("run", "environment"):
+        try:
+            data = json.loads(members[f"{name}.json"])
+        except KeyError:
+            problems.append(f"{name}.json missing")
+            continue
+        except (ValueError, UnicodeDecodeError):
+            problems.append(f"{name}.json is not valid JSON")
+            continue
+        problems += [f"{name}.json {p}" for p in schemas.errors(name, data)]
+    if problems:
+        more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
+        return report.add("records", False, problems[0] + more, ExitCode.SCHEMA)
+    return report.add("records", True, "run.json and environment.json match their schemas (v1)")
+
+
+def _check_integrity(
+    report: VerifyReport, members: dict[str, bytes], manifest: dict[str, Any]
+) -> bool:
+    listed = manifest["files"]
+    problems = []
+    for name, meta in sorted(listed.items()):
+        data = members.get(name)
+        if data is None:
+            problems.append(f"{name} missing")
+        elif len(data) != meta["size"] or sha256_bytes(data) != meta["sha256"]:
+            problems.append(f"{name} altered (sha256 differs)")
+    extra = sorted(set(members) - set(listed) - {MANIFEST, SIGNATURE})
+    problems += [f"{name} not listed in the manifest" for name in extra]
+    if problems:
+        more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
+        return report.add("integrity", False, problems[0] + more, ExitCode.INTEGRITY)
+    return report.add("integrity", True, f"{len(listed)} files match their sha256")
+
+
+def _check_scores(
+    report: VerifyReport, members: dict[str, bytes], manifest: dict[str, Any]
+) -> dict[str, Any] | None:
+    try:
+        run = json.loads(members["run.json"])
+        tasks = task_entries(run, members)
+    except (ScoreError, KeyError, ValueError) as e:
+        report.add("scores", False, f"cannot recompute scores: {e}", ExitCode.SCORES)
+        return None
+    claimed = manifest["tasks"]
+    problems = []
+    for name in sorted(set(claimed) | set(tasks)):
+        if name not in tasks:
+            problems.append(f"{name} in manifest but not in run.json")
+        elif name not in claimed:
+            problems.append(f"{name} in run.json but not in manifest")
+        elif not close(claimed[name]["main_score"], tasks[name]["main_score"]):
+            problems.append(
+                f"{name}: manifest says {claimed[name]['main_score']:.6f}, raw "
+                f"results give {tasks[name]['main_score']:.6f}"
+            )
+        elif [(e["split"], e["subset"], e["main_score"]) for e in claimed[name]["entries"]] != [
+            (e["split"], e["subset"], e["main_score"]) for e in tasks[name]["entries"]
+        ]:
+            problems.append(f"{name}: per split/subset scores differ from the raw results")
+    if problems:
+        more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
+        report.add("scores", False, problems[0] + more, ExitCode.SCORES)
+        return None
+    report.add("scores", True, f"{len(tasks)} task scores recomputed from mteb's raw files")
+    agg = benchmark_aggregates(tasks, run)
+    claimed_agg = manifest["aggregates"]
+    same = (
+        agg["n_tasks"] == claimed_agg["n_tasks"]
+        and close(agg["mean_task"], claimed_agg["mean_task"])
+        and close(agg["mean_type"], claimed_agg["mean_type"])
+        and set(agg["mean_per_type"]) == set(claimed_agg["mean_per_type"])
+        and all(close(v, claimed_agg["mean_per_type"][k]) for k, v in agg["mean_per_type"].items())
+    )
+    if not same:
+        report.add(
+            "aggregates",
+            False,
+            "benchmark means in the manifest differ from those recomputed",
+            ExitCode.SCORES,
+        )
+        return None
+    report.add(
+        "aggregates",
+        True,
+        f"mean over {agg['n_tasks']} tasks {agg['mean_task']:.6f}, "
+        f"over {len(agg['mean_per_type'])} task types {agg['mean_type']:.6f}",
+    )
+    return tasks
+
+
+def _check_summary(
+    report: VerifyReport, members: dict[str, bytes], manifest: dict[str, Any]
+) -> bool:
+    """Every other claim of the manifest must equal what the records say (rebuilt here)."""
+    files = {n: d for n, d in members.items() if n not in (MANIFEST, SIGNATURE)}
+    run, env = json.loads(files["run.json"]), json.loads(files["environment.json"])
+    rebuilt = build_manifest(run, env, files)
+    rebuilt["kit_version"] = manifest["kit_version"]
+    differing = sorted(k for k in set(rebuilt) | set(manifest) if rebuilt.get(k) != manifest.get(k))
+    if differing:
+        return report.add(
+            "summary",
+            False,
+            f"manifest '{differing[0]}' does not match run.json/environment.json",
+            ExitCode.INTEGRITY,
+        )
+    return report.add("summary", True, "model, environment and task summaries match the records")
+
+
+def _check_reference(
+    report: VerifyReport,
+    tasks: dict[str, Any],
+    ref: Reference,
+    tolerance: float,
+    mean_tolerance: float,
+) -> None:
+    cmp = compare_with_reference(tasks, ref, tolerance, mean_tolerance)
+    report.reference = cmp
+    failed = [r for r in cmp["tasks"] if r["ok"] is False]
+    missing = [r["task"] for r in cmp["tasks"] if r["ok"] is None]
+    compared = [r for r in cmp["tasks"] if r["ok"] is not None]
+    if not compared:
+        report.add(
+            "reference", False, f"no task of the bundle is in {ref.source}", ExitCode.REFERENCE
+        )
+        return
+    note = f"; no reference for {', '.join(missing)}" if missing else ""
+    if failed:
+        worst = max(failed, key=lambda r: abs(r["delta"]))
+        report.add(
+            "reference",
+            False,
+            f"{len(failed)} of {len(compared)} tasks beyond "
+            f"{tolerance:g}: {worst['task']} delta {worst['delta']:+.6f}{note}",
+            ExitCode.REFERENCE,
+        )
+    else:
+        report.add("reference", True, f"{len(compared)} tasks within {tolerance:g}{note}")
+    bad_means = [m for m in cmp["means"] if not m["ok"]]
+    if bad_means:
+        m = bad_means[0]
+        report.add(
+            "reference means",
+            False,
+            f"{m['mean']} delta {m['delta']:+.6f} beyond {mean_tolerance:g}",
+            ExitCode.REFERENCE,
+        )
+    else:
+        report.add(
+            "reference means",
+            True,
+            ", ".join(f"{m['mean']} delta {m['delta']:+.6f}" for m in cmp["means"]) + f" (within "
+            f"{mean_tolerance:g})",
+        )
