@@ -9,14 +9,47 @@ and rich; it may import every other package of the kit.
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
+from typing import Any
 
 import click
 
 from kit import __version__
-from kit.cli import container, evaluate, export, merge, report, signing, verify
 from kit.errors import ExitCode, KitError
+
+# command name -> "module:attribute" under kit.cli; a command's module is imported only when
+# that command runs (or when --help lists them all), so `repro-kit verify` starts fast.
+COMMANDS = {
+    "evaluate": "evaluate:evaluate",
+    "prefetch": "evaluate:prefetch",
+    "bundle": "signing:bundle",
+    "sign": "signing:sign_cmd",
+    "keygen": "signing:keygen",
+    "verify": "verify:verify",
+    "compare": "verify:compare",
+    "schema": "verify:schema",
+    "report": "report:report",
+    "export": "export:export",
+    "merge": "merge:merge",
+    "container": "container:container",
+}
+
+
+class _LazyGroup(click.Group):
+    """A group whose commands are imported from COMMANDS on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module, attr = target.split(":")
+        command: Any = getattr(importlib.import_module(f"kit.cli.{module}"), attr)
+        return command
 
 
 def _fail(message: str, code: int) -> None:
@@ -47,24 +80,7 @@ def main() -> None:
     sys.exit(0)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="repro-kit")
 def cli() -> None:
     """Run MTEB reproducibly, bundle the evidence, and verify others' bundles."""
-
-
-for _command in (
-    evaluate.evaluate,
-    evaluate.prefetch,
-    signing.bundle,
-    signing.sign_cmd,
-    signing.keygen,
-    verify.verify,
-    verify.compare,
-    verify.schema,
-    report.report,
-    export.export,
-    merge.merge,
-    container.container,
-):
-    cli.add_command(_command)

@@ -19,12 +19,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from kit.errors import ExitCode, KitError
-from kit.signing.allowed_signers import AllowedSigner, load_allowed_signers, load_public_key
-from kit.signing.sshsig import KeyNotAllowed, Unsigned, VerifiedSigner, parse_signature, verify
-from kit.signing.wire import PublicKey
+
+if TYPE_CHECKING:  # the crypto modules load only when a signature is checked (fast start)
+    from kit.signing.allowed_signers import AllowedSigner
+    from kit.signing.sshsig import VerifiedSigner
+    from kit.signing.wire import PublicKey
 
 UNSIGNED_REASON = "bundle is unsigned"
 NO_ANCHOR = "no trust anchor (allowed signers or a public key)"
@@ -52,6 +54,12 @@ class SignaturePolicy(Protocol):
         ...
 
 
+def _unsigned() -> KitError:
+    from kit.signing.sshsig import Unsigned
+
+    return Unsigned(UNSIGNED_REASON)
+
+
 def _good(signer: VerifiedSigner) -> SignatureVerdict:
     who = ", ".join(signer.principals) or "key"
     return SignatureVerdict(
@@ -68,7 +76,9 @@ class PinnedKey:
     def check(self, message: bytes, armored: str | None) -> SignatureVerdict:
         """Refuse unsigned (UNSIGNED) and any signature not good under the pinned key."""
         if armored is None:
-            raise Unsigned(UNSIGNED_REASON)
+            raise _unsigned()
+        from kit.signing.sshsig import verify
+
         return _good(verify(message, armored, public_key=self.public_key))
 
 
@@ -82,7 +92,9 @@ class AllowedSigners:
     def check(self, message: bytes, armored: str | None) -> SignatureVerdict:
         """Refuse unsigned (UNSIGNED) and any signature not good by an allowed key."""
         if armored is None:
-            raise Unsigned(UNSIGNED_REASON)
+            raise _unsigned()
+        from kit.signing.sshsig import verify
+
         entries = list(self.entries)
         return _good(verify(message, armored, allowed_signers=entries, identity=self.identity))
 
@@ -94,7 +106,9 @@ class NoTrustAnchor:
     def check(self, message: bytes, armored: str | None) -> SignatureVerdict:
         """Always raises; a malformed signature is reported as such first."""
         if armored is None:
-            raise Unsigned(UNSIGNED_REASON)
+            raise _unsigned()
+        from kit.signing.sshsig import KeyNotAllowed, parse_signature
+
         sig = parse_signature(armored)
         raise KeyNotAllowed(f"signed by {sig.fingerprint}, but {NO_ANCHOR} to check it against")
 
@@ -123,6 +137,8 @@ class AcceptUnsigned:
             return SignatureVerdict(None, f"{UNSIGNED_REASON} (accepted, not checked)")
         if self.inner is not None:
             return self.inner.check(message, armored)
+        from kit.signing.sshsig import parse_signature
+
         sig = parse_signature(armored)
         return SignatureVerdict(
             None, f"signed by {sig.fingerprint}, not checked: {NO_ANCHOR} given", sig.fingerprint
@@ -148,8 +164,12 @@ def policy_for(
         raise KitError("an identity needs allowed signers", ExitCode.USAGE)
     policy: SignaturePolicy
     if allowed_signers is not None:
+        from kit.signing.allowed_signers import load_allowed_signers
+
         policy = AllowedSigners(load_allowed_signers(allowed_signers), identity)
     elif public_key is not None:
+        from kit.signing.allowed_signers import load_public_key
+
         policy = PinnedKey(load_public_key(public_key))
     else:
         policy = NoTrustAnchor()

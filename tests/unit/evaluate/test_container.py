@@ -46,7 +46,6 @@ def test_build_passes_identity_arguments_and_a_clean_context(checkout: Path) -> 
     assert "build-extra/wheels" in files and not any("__pycache__" in f for f in files)
     assert isinstance(info, BuildInfo) and info.tag == "repro-kit:cpu"
     assert info.image_id == store.get("repro-kit:cpu").id and info.size == 123_000_000
-    assert info["image_id"] == info.image_id  # TEMPORARY until kit.cli uses attributes
     assert lines == ["Step 1/1 : FROM local/python:3.11-slim"]
 
 

@@ -139,4 +139,3 @@ def test_rerun_result_json_of_a_dry_run_and_of_a_run() -> None:
     assert len(data) == 10 and data["output"] is None and "review_bundle" not in data
     assert "dry_run" not in data and full.exit_code == ExitCode.RERUN_MISMATCH
     assert json.loads(json.dumps(data)) == data
-    assert full.get("exit_code", 0) == int(ExitCode.RERUN_MISMATCH)  # TEMPORARY (kit.cli)
