@@ -1,23 +1,42 @@
 """A bundle file is read once: `verify --rerun` and `export` check it and use what they checked.
 
-The CLI runs in-process (click's runner) with every ``open`` of the bundle's path counted, so
-a second read anywhere (the archive reader, a hash of the file, a re-parse) fails the test.
+The real CLI runs in a fresh Python process (its HF cache set up as a user's would be) with
+every ``open`` of the bundle's path counted, so a second read anywhere (the archive reader, a
+hash of the file, a re-parse) fails the test.
 """
 
 from __future__ import annotations
 
-import builtins
-import io
-import os
-from collections.abc import Iterator
+import json
+import subprocess
+import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
-from click.testing import CliRunner
 
 from kit.bundle.write import write_bundle
-from kit.cli import cli
+
+from .conftest import REPO, kit_env
+
+# Counts opens of argv[1] (resolved), runs `repro-kit ARGS...`, writes the count to argv[2].
+_COUNTING_CLI = """
+import builtins, io, os, sys
+target, report = os.path.realpath(sys.argv[1]), sys.argv[2]
+seen = [0]
+real_open = builtins.open
+def counting_open(file, *args, **kwargs):
+    if isinstance(file, (str, os.PathLike)) and os.path.realpath(os.fspath(file)) == target:
+        seen[0] += 1
+    return real_open(file, *args, **kwargs)
+builtins.open = io.open = counting_open
+sys.argv = ["repro-kit", *sys.argv[3:]]
+from kit.cli import main
+try:
+    main()
+finally:
+    with real_open(report, "w") as f:
+        f.write(str(seen[0]))
+"""
 
 
 @pytest.fixture(scope="module")
@@ -27,54 +46,33 @@ def unsigned_bundle(sts_run: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     return dest
 
 
-@pytest.fixture
-def opens_of(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """``opens_of(path)`` -> how often ``path`` was opened since the fixture started."""
-    seen: list[str] = []
-    real_open = builtins.open
-
-    def counting_open(file: Any, *args: Any, **kwargs: Any) -> Any:
-        if isinstance(file, str | os.PathLike):
-            seen.append(os.path.realpath(os.fspath(file)))
-        return real_open(file, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "open", counting_open)
-    monkeypatch.setattr(io, "open", counting_open)
-    yield lambda path: seen.count(os.path.realpath(path))
-
-
-def _invoke(args: list[str], hf_home: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
-    monkeypatch.setenv("HF_HOME", str(hf_home))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    return CliRunner().invoke(cli, args, catch_exceptions=False)
+def _opens(bundle: Path, args: list[str], hf_home: Path, tmp_path: Path) -> int:
+    """Run the CLI with ``args``; assert it succeeded; return how often ``bundle`` was opened."""
+    count = tmp_path / "opens.txt"
+    proc = subprocess.run(
+        [sys.executable, "-c", _COUNTING_CLI, str(bundle), str(count), *args],
+        env=kit_env(hf_home),
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=REPO,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr
+    return int(count.read_text())
 
 
 def test_verify_rerun_reads_the_bundle_once(
-    unsigned_bundle: Path, hf_home: Path, monkeypatch: pytest.MonkeyPatch, opens_of: Any
+    unsigned_bundle: Path, hf_home: Path, tmp_path: Path
 ) -> None:
-    result = _invoke(
-        ["verify", str(unsigned_bundle), "--allow-unsigned", "--rerun", "STSBenchmark"],
-        hf_home,
-        monkeypatch,
-    )
-    assert result.exit_code == 0, result.output
-    assert "STSBenchmark" in result.output
-    assert opens_of(unsigned_bundle) == 1
+    args = ["verify", str(unsigned_bundle), "--allow-unsigned", "--rerun", "STSBenchmark"]
+    assert _opens(unsigned_bundle, [*args, "--json"], hf_home, tmp_path) == 1
 
 
-def test_export_reads_the_bundle_once(
-    unsigned_bundle: Path,
-    hf_home: Path,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    opens_of: Any,
-) -> None:
+def test_export_reads_the_bundle_once(unsigned_bundle: Path, hf_home: Path, tmp_path: Path) -> None:
     repo = tmp_path / "results-repo"
-    result = _invoke(
-        ["export", str(unsigned_bundle), "--results-repo", str(repo), "--allow-unsigned"],
-        hf_home,
-        monkeypatch,
-    )
-    assert result.exit_code == 0, result.output
+    args = ["export", str(unsigned_bundle), "--results-repo", str(repo), "--allow-unsigned"]
+    assert _opens(unsigned_bundle, args, hf_home, tmp_path) == 1
     assert any(p.name == "STSBenchmark.json" for p in repo.rglob("*.json"))
-    assert opens_of(unsigned_bundle) == 1
+    assert json.loads(next(repo.rglob("STSBenchmark.json")).read_text())["task_name"] == (
+        "STSBenchmark"
+    )
