@@ -272,7 +272,6 @@ TAMPERS: dict[str, tuple[Build, str]] = {
     "gzip-of-text": (_gz(lambda: b"just some text, not a tar archive\n" * 40), "not a tar"),
     "gzip-of-nothing": (_gz(lambda: b""), "not a tar"),
     "empty": (_bytes(lambda: b""), "empty"),
-    "missing": (lambda p, evil: None, "not found"),
     "folder": (lambda p, evil: p.mkdir(), "not a regular file"),
 }
 

@@ -293,12 +293,14 @@ def test_broken_archives(bundle: Path, tmp_path: Path, case: str) -> None:
         assert path.stat().st_size < 200_000
     else:
         path = tmp_path / "missing.tar.gz"
+    # a missing bundle file is NOT_FOUND (3) in verify as in export, report and compare
+    code = ExitCode.NOT_FOUND if case == "missing" else ExitCode.UNSAFE_ARCHIVE
     proc = _verify_cli(path, tmp_path)
-    _expect(proc, ExitCode.UNSAFE_ARCHIVE)
+    _expect(proc, code)
     failed = [c for c in json.loads(proc.stdout)["checks"] if c["ok"] is False]
     assert len(failed) == 1 and "\n" not in failed[0]["reason"]
     table = _verify_cli(path, tmp_path, table=True)
-    assert table.returncode == ExitCode.UNSAFE_ARCHIVE and "FAIL" in table.stdout
+    assert table.returncode == code and "FAIL" in table.stdout
 
 
 # ---------------------------------------------------------------- random mutations

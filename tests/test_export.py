@@ -138,7 +138,7 @@ def test_missing_bundle_is_one_line(hf_home: Path, tmp_path: Path) -> None:
 def test_signed_bundle_needs_its_key(biosses_bundle: Path, hf_home: Path, tmp_path: Path) -> None:
     pub = biosses_bundle.parent / "key.pub"
     proc = _export(biosses_bundle, tmp_path / "a", hf_home)
-    assert proc.returncode == ExitCode.KEY_NOT_ALLOWED, proc.stderr
+    assert proc.returncode == ExitCode.UNSIGNED, proc.stderr  # signed, no trust anchor: 20
     assert not (tmp_path / "a").exists()
     other = tmp_path / "other"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other)], check=True)

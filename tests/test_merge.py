@@ -249,7 +249,7 @@ def test_shards_must_agree_on_what_affects_scores(bundles, label, where, value) 
 def test_untrusted_unsigned_and_unsharded_bundles_are_refused(bundles, tmp_path: Path) -> None:
     shards = [bundles[f"s{i}"] for i in range(3)]
     proc = _merge(*shards, "-o", tmp_path / "m.tar.gz", env_dir=tmp_path)
-    assert proc.returncode == ExitCode.KEY_NOT_ALLOWED and "s0.tar.gz: signature:" in proc.stderr
+    assert proc.returncode == ExitCode.UNSIGNED and "s0.tar.gz: signature:" in proc.stderr
     proc = _merge(
         bundles["full"],
         *shards[1:],

@@ -138,7 +138,7 @@ def test_rerun_only_after_the_normal_checks_pass(
 ) -> None:
     bundle, _ = signed_sts
     proc = run_kit(["verify", str(bundle), "--rerun", "STSBenchmark"], hf_home)
-    assert proc.returncode == ExitCode.KEY_NOT_ALLOWED  # signed, but no trust anchor given
+    assert proc.returncode == ExitCode.UNSIGNED  # signed, but no trust anchor given
     assert "re-run" not in proc.stderr + proc.stdout
     proc = run_kit(["verify", str(bundle), "--allow-unsigned", "--rerun", "SciFact"], hf_home)
     assert proc.returncode == ExitCode.NOT_FOUND and "not in the bundle: SciFact" in proc.stderr

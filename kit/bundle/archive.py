@@ -217,13 +217,13 @@ def read_bundle_file(path: Path, limits: Limits = Limits()) -> bytes:
 
     Callers hash and parse these bytes, so what is checked is what is used, however the file
     changes afterwards. Refuses (UnsafeArchive) a missing, special, empty, oversized or
-    non-gzip file.
+    non-gzip file; a missing one is NOT_FOUND.
     """
     path = Path(path)
     try:
         st = path.stat()
     except FileNotFoundError:
-        raise UnsafeArchive(f"{path} not found") from None
+        raise KitError(f"{path} not found", ExitCode.NOT_FOUND) from None
     except OSError as e:
         raise UnsafeArchive(f"cannot read {path}: {e.strerror or e}") from None
     if not stat.S_ISREG(st.st_mode):

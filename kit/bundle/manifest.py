@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from kit import __version__
 from kit.bundle import schemas
+from kit.bundle.jsonread import JsonRefused, parse
 from kit.bundle.scores import ScoreError, aggregates, task_scores
 from kit.errors import ExitCode, KitError
 from kit.fsio import dumps_json, sha256_bytes
@@ -37,9 +37,11 @@ def _load_record(run_dir: Path, name: str) -> dict[str, Any]:
     if not path.is_file():
         raise KitError(f"{run_dir} is not a run folder: {name}.json missing", ExitCode.NOT_FOUND)
     try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError) as e:
-        raise _invalid(f"{name}.json is not valid JSON ({e})") from None
+        data = parse(path.read_bytes())
+    except OSError as e:
+        raise _invalid(f"{name}.json cannot be read ({e.strerror or e})") from None
+    except JsonRefused as e:
+        raise _invalid(f"{name}.json: {e}") from None
     problems = schemas.errors(name, data)
     if problems:
         raise _invalid(
@@ -88,9 +90,9 @@ def task_entries(run: dict[str, Any], members: dict[str, bytes]) -> dict[str, An
         if raw_bytes is None:
             raise ScoreError(f"{task['name']}: {task['result_file']} not in bundle")
         try:
-            raw = json.loads(raw_bytes)
-        except ValueError:
-            raise ScoreError(f"{task['name']}: result file is not valid JSON") from None
+            raw = parse(raw_bytes, allow_nan=True)
+        except JsonRefused as e:
+            raise ScoreError(f"{task['name']}: result file: {e}") from None
         if not isinstance(raw, dict):
             raise ScoreError(f"{task['name']}: result file is not a JSON object")
         if raw.get("task_name") != task["name"]:

@@ -17,6 +17,7 @@ from typing import Any
 import click
 
 from kit import __version__
+from kit.cli.options import shown
 from kit.errors import ExitCode, KitError
 
 # command name -> "module:attribute" under kit.cli; a command's module is imported only when
@@ -53,7 +54,7 @@ class _LazyGroup(click.Group):
 
 
 def _fail(message: str, code: int) -> None:
-    click.echo(f"repro-kit: error: {message}", err=True)
+    click.echo(f"repro-kit: error: {shown(message)}", err=True)
     sys.exit(int(code))
 
 

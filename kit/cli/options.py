@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import shutil
 import sys
 from collections.abc import Callable
@@ -39,9 +40,21 @@ def console() -> Any:
     return Console(highlight=False, soft_wrap=False, width=max(100, min(160, width)))
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def shown(text: object) -> str:
+    """``text`` as one terminal-safe line: control characters written as escapes (``\\x1b``).
+
+    Bundle contents (task types, member names, reasons quoting them) reach the terminal only
+    through this, so an escape sequence or a newline in a bundle cannot drive the terminal.
+    """
+    return _CONTROL.sub(lambda m: ascii(m.group())[1:-1], str(text))
+
+
 def echo_err(line: str) -> None:
-    """Print one line on stderr (the log callback handed to the core)."""
-    click.echo(line, err=True)
+    """Print one line on stderr (the core's log callback), control characters escaped."""
+    click.echo(shown(line), err=True)
 
 
 def env_offline() -> bool:

@@ -5,9 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
+from kit.cli.options import shown
+
 _MARK = {True: "[green]pass[/]", False: "[red]FAIL[/]", None: "[yellow]skip[/]"}
+
+
+def _t(x: object) -> str:
+    """Text from a bundle or a file, safe in a rich cell: no markup, no control characters."""
+    return escape(shown(x))
 
 
 def _f(x: float | None, fmt: str = ".6f") -> str:
@@ -15,25 +23,25 @@ def _f(x: float | None, fmt: str = ".6f") -> str:
 
 
 def print_verify_report(console: Console, report: Any) -> None:
-    table = Table(title=f"verify {report.bundle}", title_justify="left")
+    table = Table(title=f"verify {_t(report.bundle)}", title_justify="left")
     table.add_column("check")
     table.add_column("result")
     table.add_column("reason", overflow="fold")
     for c in report.checks:
-        table.add_row(c.name, _MARK[c.ok], c.reason)
+        table.add_row(_t(c.name), _MARK[c.ok], _t(c.reason))
     console.print(table)
     ref = report.reference
     if ref:
         t = Table(
-            title=f"reference: {ref['source']} (tolerance {ref['tolerance']:g})",
+            title=f"reference: {_t(ref['source'])} (tolerance {ref['tolerance']:g})",
             title_justify="left",
         )
         for col in ("task", "type", "score", "reference", "delta", "result"):
             t.add_column(col, justify="right" if col in ("score", "reference", "delta") else "left")
         for r in ref["tasks"]:
             t.add_row(
-                r["task"],
-                r["type"],
+                _t(r["task"]),
+                _t(r["type"]),
                 _f(r["score"]),
                 _f(r["reference"]),
                 _f(r["delta"], "+.6f"),
@@ -41,7 +49,7 @@ def print_verify_report(console: Console, report: Any) -> None:
             )
         for m in ref["means"]:
             t.add_row(
-                f"{m['mean']} ({m['n_tasks']} tasks)",
+                f"{_t(m['mean'])} ({m['n_tasks']} tasks)",
                 "",
                 _f(m["score"]),
                 _f(m["reference"]),
@@ -55,13 +63,13 @@ def print_verify_report(console: Console, report: Any) -> None:
 
 def print_compare(console: Console, result: dict[str, Any]) -> None:
     t = Table(
-        title=f"differences: A={result['a']}  B={result['b']} (likely causes first)",
+        title=f"differences: A={_t(result['a'])}  B={_t(result['b'])} (likely causes first)",
         title_justify="left",
     )
     for col in ("#", "what", "A", "B", "why it matters"):
         t.add_column(col, overflow="fold")
     for d in result["differences"]:
-        t.add_row(str(d["rank"]), d["what"], str(d["a"]), str(d["b"]), d["why"])
+        t.add_row(str(d["rank"]), _t(d["what"]), _t(d["a"]), _t(d["b"]), _t(d["why"]))
     if not result["differences"]:
         t.add_row("-", "no recorded difference", "", "", "")
     console.print(t)
@@ -69,7 +77,7 @@ def print_compare(console: Console, result: dict[str, Any]) -> None:
     for col in ("task", "A", "B", "delta"):
         s.add_column(col, justify="left" if col == "task" else "right")
     for r in result["tasks"]:
-        s.add_row(r["task"], _f(r["a"]), _f(r["b"]), _f(r["delta"], "+.6f"))
+        s.add_row(_t(r["task"]), _f(r["a"]), _f(r["b"]), _f(r["delta"], "+.6f"))
     console.print(s)
 
 
@@ -87,7 +95,7 @@ def print_rerun_report(console: Console, result: dict[str, Any]) -> None:
         t.add_column(col, justify="left" if col in ("task", "result") else "right")
     for r in result["tasks"]:
         t.add_row(
-            r["task"],
+            _t(r["task"]),
             _f(r["claimed"]),
             _f(r["rerun"]),
             _f(r["delta"], "+.2e") if r["delta"] else _f(r["delta"], "+.6f"),
@@ -97,13 +105,13 @@ def print_rerun_report(console: Console, result: dict[str, Any]) -> None:
     console.print(t)
     cache = result.get("embedding_cache") or {}
     hits = f", {cache['hits']} hits / {cache['misses']} misses" if "hits" in cache else ""
-    console.print(f"embedding cache: {cache.get('reason', '-')}{hits}")
+    console.print(f"embedding cache: {_t(cache.get('reason', '-'))}{hits}")
     if not result["ok"]:
         d = Table(title="environment differences (bundle vs re-run)", title_justify="left")
         for col in ("#", "what", "bundle", "re-run", "why it matters"):
             d.add_column(col, overflow="fold")
         for x in result.get("differences") or []:
-            d.add_row(str(x["rank"]), x["what"], str(x["a"]), str(x["b"]), x["why"])
+            d.add_row(str(x["rank"]), _t(x["what"]), _t(x["a"]), _t(x["b"]), _t(x["why"]))
         if not result.get("differences"):
             d.add_row("-", "no recorded difference", "", "", "")
         console.print(d)

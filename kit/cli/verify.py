@@ -157,18 +157,19 @@ def verify(
             print_rerun_report(console(), result.to_json())
     if not report.ok:
         bad = report.first_failure()
-        echo_err(f"repro-kit: verify failed at {bad.name}: {bad.reason}{_hint(bad.code, policy)}")
+        hint = _hint(bad.code, policy, bad.reason.startswith("signed by"))
+        echo_err(f"repro-kit: verify failed at {bad.name}: {bad.reason}{hint}")
     sys.exit(int(report.exit_code) or (result.exit_code if result is not None else 0))
 
 
-def _hint(code: ExitCode, policy: Any) -> str:
+def _hint(code: ExitCode, policy: Any, signed: bool) -> str:
     """What to pass to get past a signature refusal (the core never names a flag)."""
     from kit.signing.policy import NoTrustAnchor
 
+    if code == ExitCode.UNSIGNED and isinstance(policy, NoTrustAnchor) and signed:
+        return " (give --allowed-signers or --public-key)"
     if code == ExitCode.UNSIGNED:
         return " (pass --allow-unsigned to check it anyway)"
-    if code == ExitCode.KEY_NOT_ALLOWED and isinstance(policy, NoTrustAnchor):
-        return " (give --allowed-signers or --public-key)"
     return ""
 
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
+from kit.bundle.jsonread import parse
 from kit.signing.policy import AcceptUnsigned
 from kit.verify.reference import Reference, load_reference
 from kit.verify.verified import require_verified
@@ -43,7 +43,7 @@ def load_against(path: Path) -> tuple[Reference, dict[str, Any]]:
         "benchmarks": {},
     }
     if path.is_file():
-        data = json.loads(path.read_text())  # load_reference has checked it parses
+        data = parse(path.read_bytes())  # load_reference has checked it parses
         if isinstance(data, dict):
             info.update(_published(data))
     return ref, info

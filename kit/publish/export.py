@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from kit.bundle.jsonread import parse
 from kit.errors import ExitCode, KitError
 from kit.evaluate.options import model_as_path
 from kit.fsio import atomic_write_bytes, sha256_bytes
@@ -100,7 +101,7 @@ def export_files(
 def check_model_meta(data: bytes, name: str, revision: str | None) -> None:
     """The results repository's CI requires model_meta.json to name its own folder."""
     try:
-        meta = json.loads(data)
+        meta = parse(data, allow_nan=True)
         got = (meta["name"], meta["revision"])
     except (ValueError, KeyError, TypeError):
         raise KitError(f"{MODEL_META} in the bundle is not mteb's", ExitCode.INTEGRITY) from None

@@ -11,12 +11,14 @@ from typing import Any
 from kit.publish.html import verdict_text
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _MARK = {True: "pass", False: "**FAIL**", None: "no reference"}
 
 
 def md(value: Any) -> str:
     """Escape a value for a Markdown table cell (no HTML, no markup, one line)."""
     text = " ".join(str(value).split())
+    text = _CONTROL.sub(lambda m: ascii(m.group())[1:-1], text)  # ESC shown as \x1b
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return _MD_SPECIAL.sub(r"\\\1", text)
 

@@ -28,6 +28,7 @@ from typing import Any
 
 from kit.bundle import schemas
 from kit.bundle.archive import write_deterministic_targz
+from kit.bundle.jsonread import parse
 from kit.bundle.manifest import MANIFEST, SIGNATURE, build_manifest, manifest_bytes
 from kit.bundle.write import Signer, add_signature
 from kit.errors import ExitCode, KitError
@@ -161,7 +162,7 @@ def _run_settings(shards: Sequence[ShardBundle], results_dir: str, order: list[s
         data = s.members.get(f"{results_dir}/{_RUN_SETTINGS}", b"")
         for line in data.decode("utf-8").splitlines():
             try:
-                task = json.loads(line).get("task")
+                task = parse(line, allow_nan=True).get("task")
             except (ValueError, AttributeError):
                 task = None
             lines.append((order.index(task) if task in order else len(order), line))
@@ -278,7 +279,7 @@ def write_merged(
         write_deterministic_targz(members, dest)
     except OSError as e:
         raise KitError(f"cannot write {dest}: {e.strerror or e}", ExitCode.OUTPUT) from None
-    run = json.loads(members["run.json"])
+    run = parse(members["run.json"])
     return MergeInfo(
         str(dest),
         run["shard"]["count"],

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from kit.bundle.jsonread import parse
 from kit.bundle.manifest import MANIFEST
 from kit.errors import ExitCode, KitError
 from kit.fsio import atomic_write_json, sha256_bytes
@@ -247,8 +248,8 @@ def _prepare_output(req: RerunRequest) -> tuple[Path, bool]:
     run_json = out / "run.json"
     if run_json.is_file():
         try:
-            previous = json.loads(run_json.read_text())
-        except ValueError:
+            previous = parse(run_json.read_bytes())
+        except (OSError, ValueError):
             previous = {}
         if "review" not in previous:
             raise KitError(

@@ -7,7 +7,7 @@ KitError subclass carrying its exit code:
 - ``PinnedKey(public_key)``: a good signature by exactly that key;
 - ``AllowedSigners(entries, identity)``: a good signature by a key an allowed_signers file
   allows (for ``identity``, when given);
-- ``NoTrustAnchor()``: nothing to check against, so refuse (UNSIGNED or KEY_NOT_ALLOWED);
+- ``NoTrustAnchor()``: nothing to check against, so refuse (UNSIGNED);
 - ``AcceptUnsigned(inner)``: the explicit, insecure choice: accept an unsigned bundle, and
   a signed one as "not checked" unless ``inner`` can check it.
 
@@ -101,16 +101,17 @@ class AllowedSigners:
 
 @dataclass(frozen=True)
 class NoTrustAnchor:
-    """No key to check against: refuse unsigned (UNSIGNED) and signed (KEY_NOT_ALLOWED) alike."""
+    """No key to check against: refuse unsigned and signed bundles alike (UNSIGNED)."""
 
     def check(self, message: bytes, armored: str | None) -> SignatureVerdict:
         """Always raises; a malformed signature is reported as such first."""
         if armored is None:
             raise _unsigned()
-        from kit.signing.sshsig import KeyNotAllowed, parse_signature
+        from kit.signing.sshsig import Unsigned, parse_signature
 
         sig = parse_signature(armored)
-        raise KeyNotAllowed(f"signed by {sig.fingerprint}, but {NO_ANCHOR} to check it against")
+        # README: "unsigned (or signed, but no trust anchor given)" is UNSIGNED
+        raise Unsigned(f"signed by {sig.fingerprint}, but {NO_ANCHOR} to check it against")
 
 
 @dataclass(frozen=True)

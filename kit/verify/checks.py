@@ -6,11 +6,11 @@ order above. Nothing is extracted to disk: members are read into memory with lim
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from kit.bundle import schemas
+from kit.bundle.jsonread import JsonRefused, parse
 from kit.bundle.manifest import (
     MANIFEST,
     MANIFEST_FORMAT,
@@ -144,9 +144,9 @@ def _check_signature(
 
 def _check_schema(report: VerifyReport, members: dict[str, bytes]) -> dict[str, Any] | None:
     try:
-        manifest = json.loads(members[MANIFEST])
-    except (ValueError, UnicodeDecodeError) as e:
-        report.add("schema", False, f"manifest.json is not valid JSON ({e})", ExitCode.SCHEMA)
+        manifest = parse(members[MANIFEST])
+    except JsonRefused as e:
+        report.add("schema", False, f"manifest.json: {e}", ExitCode.SCHEMA)
         return None
     if not isinstance(manifest, dict):
         report.add("schema", False, "manifest.json is not a JSON object", ExitCode.SCHEMA)
@@ -183,12 +183,12 @@ def _check_records(report: VerifyReport, members: dict[str, bytes]) -> bool:
     problems = []
     for name in ("run", "environment"):
         try:
-            data = json.loads(members[f"{name}.json"])
+            data = parse(members[f"{name}.json"])
         except KeyError:
             problems.append(f"{name}.json missing")
             continue
-        except (ValueError, UnicodeDecodeError):
-            problems.append(f"{name}.json is not valid JSON")
+        except JsonRefused as e:
+            problems.append(f"{name}.json: {e}")
             continue
         problems += [f"{name}.json {p}" for p in schemas.errors(name, data)]
     if problems:
@@ -220,7 +220,7 @@ def _check_scores(
     report: VerifyReport, members: dict[str, bytes], manifest: dict[str, Any]
 ) -> dict[str, Any] | None:
     try:
-        run = json.loads(members["run.json"])
+        run = parse(members["run.json"])
         tasks = task_entries(run, members)
     except (ScoreError, KeyError, ValueError) as e:
         report.add("scores", False, f"cannot recompute scores: {e}", ExitCode.SCORES)
@@ -277,7 +277,7 @@ def _check_summary(
 ) -> bool:
     """Every other claim of the manifest must equal what the records say (rebuilt here)."""
     files = {n: d for n, d in members.items() if n not in (MANIFEST, SIGNATURE)}
-    run, env = json.loads(files["run.json"]), json.loads(files["environment.json"])
+    run, env = parse(files["run.json"]), parse(files["environment.json"])
     rebuilt = build_manifest(run, env, files)
     rebuilt["kit_version"] = manifest["kit_version"]
     differing = sorted(k for k in set(rebuilt) | set(manifest) if rebuilt.get(k) != manifest.get(k))

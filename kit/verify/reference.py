@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kit.bundle.jsonread import parse
 from kit.bundle.scores import ScoreError, aggregates, task_scores
 from kit.errors import ExitCode, KitError
 
@@ -40,7 +40,7 @@ def load_reference(path: Path) -> Reference:
         raw_results = {}
         for f in sorted(path.rglob("*.json")):
             try:
-                data = json.loads(f.read_text())
+                data = parse(f.read_bytes(), allow_nan=True)
             except (OSError, ValueError):
                 continue
             if isinstance(data, dict) and "task_name" in data and "scores" in data:
@@ -51,9 +51,11 @@ def load_reference(path: Path) -> Reference:
     if not path.is_file():
         raise KitError(f"reference {path} not found", ExitCode.NOT_FOUND)
     try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError) as e:
-        raise KitError(f"reference {path} is not valid JSON ({e})", ExitCode.USAGE) from None
+        data = parse(path.read_bytes())
+    except OSError as e:
+        raise KitError(f"cannot read reference {path}: {e.strerror or e}", ExitCode.USAGE) from None
+    except ValueError as e:
+        raise KitError(f"reference {path}: {e}", ExitCode.USAGE) from None
     scores = data.get("task_main_scores", data) if isinstance(data, dict) else None
     if not isinstance(scores, dict) or not all(
         isinstance(v, int | float) and not isinstance(v, bool) for v in scores.values()

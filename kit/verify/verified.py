@@ -8,13 +8,13 @@ parses the archive from those bytes and runs every check. ``verify`` prints its 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
 
 from kit.bundle.archive import parse_bundle_archive, read_bundle_file
+from kit.bundle.jsonread import parse
 from kit.bundle.manifest import SIGNATURE
 from kit.errors import ExitCode, KitError
 from kit.fsio import sha256_bytes
@@ -92,8 +92,8 @@ def check_bundle(
         size=len(data),
         members=MappingProxyType(members),
         manifest=report.manifest,
-        run=json.loads(members["run.json"]),
-        environment=json.loads(members["environment.json"]),
+        run=parse(members["run.json"]),
+        environment=parse(members["environment.json"]),
         tasks=tasks,
         signer=_signer_info(report, members),
         report=report,

@@ -110,7 +110,7 @@ def test_allowed_signers_refusals(k: Keys) -> None:
 def test_no_trust_anchor_refuses_unsigned_and_signed(k: Keys) -> None:
     policy = NoTrustAnchor()
     assert _refused(policy, None, ExitCode.UNSIGNED) == "bundle is unsigned"
-    msg = _refused(policy, k.by_alice, ExitCode.KEY_NOT_ALLOWED)
+    msg = _refused(policy, k.by_alice, ExitCode.UNSIGNED)  # README: 20, not 22
     assert msg == (
         f"signed by {k.alice_fp}, but no trust anchor (allowed signers or a public key) "
         "to check it against"
@@ -206,4 +206,4 @@ def test_policies_accept_what_ssh_keygen_signs(k: Keys, tmp_path: Path) -> None:
     armored = Path(f"{data}.sig").read_text()
     assert PinnedKey(k.alice.public_key()).check(MESSAGE, armored).fingerprint == k.alice_fp
     assert AllowedSigners(k.entries, ID).check(MESSAGE, armored).signer is not None
-    _refused(NoTrustAnchor(), armored, ExitCode.KEY_NOT_ALLOWED)
+    _refused(NoTrustAnchor(), armored, ExitCode.UNSIGNED)
