@@ -193,8 +193,82 @@ class _GzipGuard(io.RawIOBase):
         self._dec = zlib.decompressobj(_GZIP_WBITS)
 
 
+_EXT_TYPES = (tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE)
+_LONG_TYPES = (tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK)
+MAX_EXT_HEADER_BYTES = 16 * 1024  # one pax extended header or GNU long name
+MAX_EXT_HEADERS = 10_000  # pax and GNU long-name headers in one archive
+_LONG_DIGITS = re.compile(rb"[0-9]{33}")  # CVE-2024-6232: tarfile < 3.13 is quadratic on them
+_PAX_LENGTH = re.compile(rb"([1-9][0-9]{0,19}) ")
+
+
+def _check_pax(buf: bytes) -> None:
+    """Refuse a pax header tarfile would parse slowly or loosely, before it sees the bytes.
+
+    Every record must be ``"<len> <key>=<value>\\n"`` with ``len`` its exact length, and no
+    run of more than 32 digits may occur anywhere (tarfile before 3.13 backtracks over them
+    in quadratic time), so what the standard library parses next costs linear time.
+    """
+    if _LONG_DIGITS.search(buf):
+        raise UnsafeArchive("pax header with a number longer than 32 digits")
+    pos = 0
+    while pos < len(buf):
+        if buf[pos] == 0 and not buf[pos:].strip(b"\0"):
+            return  # zero padding after the last record
+        m = _PAX_LENGTH.match(buf, pos)
+        length = int(m.group(1)) if m else 0
+        record = buf[pos : pos + length]
+        if not m or len(record) != length or not record.endswith(b"\n") or b"=" not in record:
+            raise UnsafeArchive("corrupt archive: malformed pax header record")
+        pos += length
+
+
+class _Replay:
+    """tarfile's stream, with the extended header's bytes (read and checked) given back once."""
+
+    def __init__(self, buf: bytes, inner: object) -> None:
+        self._buf: bytes | None = buf
+        self._inner = inner
+
+    def read(self, size: int = -1) -> bytes:
+        if self._buf is not None:
+            if size != len(self._buf):
+                raise UnsafeArchive("corrupt archive: unexpected pax header read")
+            buf, self._buf = self._buf, None
+            return buf
+        return self._inner.read(size)  # type: ignore[attr-defined]
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._inner, name)
+
+
 class _StrictTarInfo(tarfile.TarInfo):
-    """Turn the header errors tarfile treats as a quiet end of archive into refusals."""
+    """Turn the header errors tarfile treats as a quiet end of archive into refusals.
+
+    Extended headers (pax, GNU long names) are bounded in size and number, and pax records
+    checked, before the standard library parses them (CVE-2024-6232 and kin).
+    """
+
+    def _proc_member(self, tarfile_: tarfile.TarFile) -> Self:
+        if self.type not in _EXT_TYPES and self.type not in _LONG_TYPES:
+            return super()._proc_member(tarfile_)  # type: ignore[misc]
+        seen = getattr(tarfile_, "_kit_ext_headers", 0) + 1
+        tarfile_._kit_ext_headers = seen  # type: ignore[attr-defined]
+        if seen > MAX_EXT_HEADERS:
+            raise UnsafeArchive(f"more than {MAX_EXT_HEADERS} extended (pax) headers")
+        if not 0 <= self.size <= MAX_EXT_HEADER_BYTES:
+            raise UnsafeArchive(f"extended (pax) header over {MAX_EXT_HEADER_BYTES} bytes")
+        if self.type in _LONG_TYPES:
+            return super()._proc_member(tarfile_)  # type: ignore[misc]
+        stream = tarfile_.fileobj
+        buf = stream.read(self._block(self.size))  # type: ignore[attr-defined]
+        if len(buf) != self._block(self.size):  # type: ignore[attr-defined]
+            raise UnsafeArchive("truncated archive (tar stream ends early)")
+        _check_pax(buf[: self.size])
+        tarfile_.fileobj = _Replay(buf, stream)  # type: ignore[assignment]
+        try:
+            return super()._proc_member(tarfile_)  # type: ignore[misc]
+        finally:
+            tarfile_.fileobj = stream
 
     @classmethod
     def fromtarfile(cls, tarfile_: tarfile.TarFile) -> Self:
