@@ -229,7 +229,7 @@ def test_manifest_of_another_format_version(members: dict[str, bytes], tmp_path:
 def test_malformed_json_member(members: dict[str, bytes], tmp_path: Path) -> None:
     path = tmp_path / "t.tar.gz"
     write_deterministic_targz(_relist({**members, "run.json": b'{"format": '}), path)
-    _expect(_verify_cli(path, tmp_path), ExitCode.SCHEMA, "run.json is not valid JSON")
+    _expect(_verify_cli(path, tmp_path), ExitCode.SCHEMA, "run.json: not valid JSON")
 
 
 def _hand_tar(path: Path, entries: list[tuple[tarfile.TarInfo, bytes | None]]) -> None:
