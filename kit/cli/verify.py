@@ -157,7 +157,7 @@ def verify(
             print_rerun_report(console(), result.to_json())
     if not report.ok:
         bad = report.first_failure()
-        hint = _hint(bad.code, policy, bad.reason.startswith("signed by"))
+        hint = _hint(bad.code, policy, report.signed)
         echo_err(f"repro-kit: verify failed at {bad.name}: {bad.reason}{hint}")
     sys.exit(int(report.exit_code) or (result.exit_code if result is not None else 0))
 

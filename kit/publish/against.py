@@ -94,7 +94,7 @@ def _published(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _count(n: Any, word: str) -> str:
-    return f" ({_plural(n, word)})" if isinstance(n, int) and not isinstance(n, bool) else ""
+    return f" ({plural(n, word)})" if isinstance(n, int) and not isinstance(n, bool) else ""
 
 
 def _pub(bench: str, key: str, gloss: str, value: float, note: str | None) -> dict[str, Any]:
@@ -112,5 +112,6 @@ def is_number(v: Any) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool)
 
 
-def _plural(n: int, word: str) -> str:
+def plural(n: int, word: str) -> str:
+    """``1 task``, ``2 tasks``."""
     return f"{n} {word}{'' if n == 1 else 's'}"

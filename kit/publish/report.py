@@ -13,7 +13,7 @@ from typing import Any
 from kit import __version__
 from kit.bundle.scores import aggregates
 from kit.errors import ExitCode, KitError
-from kit.publish.against import is_number, load_against
+from kit.publish.against import is_number, load_against, plural
 from kit.verify.reference import compare_with_reference
 from kit.verify.verified import VerifiedBundle
 
@@ -123,10 +123,6 @@ def _names(tasks: list[str]) -> str:
     return ", ".join(tasks[:_LIST_AT_MOST]) + f", ... {len(tasks) - _LIST_AT_MOST} more"
 
 
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
-
-
 def _scope(manifest: dict[str, Any], against: dict[str, Any] | None) -> dict[str, Any]:
     """Which benchmark, if any, the bundle's task set is: whole, partial, or none."""
     ours = set(manifest["tasks"])
@@ -209,7 +205,7 @@ def _mean_rows(
     out = [
         _mean(
             "mean_task",
-            f"Mean over {_plural(len(names), 'task')}{qualifier} ({_names(names)}){partial}",
+            f"Mean over {plural(len(names), 'task')}{qualifier} ({_names(names)}){partial}",
             ours["mean_task"],
             theirs["mean_task"] if theirs else None,
             tol,
@@ -217,7 +213,7 @@ def _mean_rows(
         ),
         _mean(
             "mean_type",
-            f"Mean over task types{qualifier} ({_plural(len(type_names), 'type')}: "
+            f"Mean over task types{qualifier} ({plural(len(type_names), 'type')}: "
             f"{', '.join(type_names)})",
             ours["mean_type"],
             theirs["mean_type"] if theirs else None,
@@ -230,7 +226,7 @@ def _mean_rows(
         out.append(
             _mean(
                 f"mean_per_type.{t}",
-                f"{t} mean ({_plural(n, 'task')}{qualifier})",
+                f"{t} mean ({plural(n, 'task')}{qualifier})",
                 ours["mean_per_type"][t],
                 theirs["mean_per_type"][t] if theirs else None,
                 tol,

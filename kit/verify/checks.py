@@ -44,6 +44,9 @@ class VerifyReport:
     signer: dict[str, Any] | None = None
     reference: dict[str, Any] | None = None
     verdict: SignatureVerdict | None = None  # the signature policy's, when it accepted
+    signed: bool = False  # whether the bundle carries a signature (checked or not)
+    run: dict[str, Any] | None = None  # run.json, once it matched its schema
+    environment: dict[str, Any] | None = None  # environment.json, likewise
 
     @property
     def exit_code(self) -> ExitCode:
@@ -106,9 +109,10 @@ def verify_members(
         return report, None
     if not _check_records(report, members):
         return report, None
-    tasks = _check_scores(report, members, manifest)
+    assert report.run is not None and report.environment is not None
+    tasks = _check_scores(report, members, manifest, report.run)
     if tasks is not None:
-        _check_summary(report, members, manifest)
+        _check_summary(report, members, manifest, report.run, report.environment)
     if reference is not None and tasks is not None:
         _check_reference(report, tasks, reference, tolerance, mean_tolerance)
     return report, tasks
@@ -121,6 +125,7 @@ def _check_signature(
     if MANIFEST not in members:
         return report.add("signature", False, "no manifest.json in bundle", ExitCode.SCHEMA)
     sig = members.get(SIGNATURE)
+    report.signed = sig is not None
     try:
         armored = None if sig is None else sig.decode("ascii")
     except UnicodeDecodeError:
@@ -181,6 +186,7 @@ def _check_schema(report: VerifyReport, members: dict[str, bytes]) -> dict[str, 
 def _check_records(report: VerifyReport, members: dict[str, bytes]) -> bool:
     """run.json and environment.json against their schemas (after integrity: trusted bytes)."""
     problems = []
+    records: dict[str, dict[str, Any]] = {}
     for name in ("run", "environment"):
         try:
             data = parse(members[f"{name}.json"])
@@ -191,9 +197,11 @@ def _check_records(report: VerifyReport, members: dict[str, bytes]) -> bool:
             problems.append(f"{name}.json: {e}")
             continue
         problems += [f"{name}.json {p}" for p in schemas.errors(name, data)]
+        records[name] = data
     if problems:
         more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
         return report.add("records", False, problems[0] + more, ExitCode.SCHEMA)
+    report.run, report.environment = records["run"], records["environment"]
     return report.add("records", True, "run.json and environment.json match their schemas (v1)")
 
 
@@ -217,10 +225,9 @@ def _check_integrity(
 
 
 def _check_scores(
-    report: VerifyReport, members: dict[str, bytes], manifest: dict[str, Any]
+    report: VerifyReport, members: dict[str, bytes], manifest: dict[str, Any], run: dict[str, Any]
 ) -> dict[str, Any] | None:
     try:
-        run = parse(members["run.json"])
         tasks = task_entries(run, members)
     except (ScoreError, KeyError, ValueError) as e:
         report.add("scores", False, f"cannot recompute scores: {e}", ExitCode.SCORES)
@@ -273,11 +280,14 @@ def _check_scores(
 
 
 def _check_summary(
-    report: VerifyReport, members: dict[str, bytes], manifest: dict[str, Any]
+    report: VerifyReport,
+    members: dict[str, bytes],
+    manifest: dict[str, Any],
+    run: dict[str, Any],
+    env: dict[str, Any],
 ) -> bool:
     """Every other claim of the manifest must equal what the records say (rebuilt here)."""
     files = {n: d for n, d in members.items() if n not in (MANIFEST, SIGNATURE)}
-    run, env = parse(files["run.json"]), parse(files["environment.json"])
     rebuilt = build_manifest(run, env, files)
     rebuilt["kit_version"] = manifest["kit_version"]
     differing = sorted(k for k in set(rebuilt) | set(manifest) if rebuilt.get(k) != manifest.get(k))

@@ -14,8 +14,6 @@ from types import MappingProxyType
 from typing import Any, Literal
 
 from kit.bundle.archive import parse_bundle_archive, read_bundle_file
-from kit.bundle.jsonread import parse
-from kit.bundle.manifest import SIGNATURE
 from kit.errors import ExitCode, KitError
 from kit.fsio import sha256_bytes
 from kit.verify.checks import SignaturePolicy, VerifyReport, verify_members
@@ -86,16 +84,17 @@ def check_bundle(
     )
     if not report.ok or tasks is None or report.manifest is None:
         return report, None
+    assert report.run is not None and report.environment is not None  # records passed
     verified = VerifiedBundle(
         path=path,
         sha256=sha256_bytes(data),
         size=len(data),
         members=MappingProxyType(members),
         manifest=report.manifest,
-        run=parse(members["run.json"]),
-        environment=parse(members["environment.json"]),
+        run=report.run,
+        environment=report.environment,
         tasks=tasks,
-        signer=_signer_info(report, members),
+        signer=_signer_info(report),
         report=report,
     )
     return report, verified
@@ -136,11 +135,11 @@ def require_verified(path: Path, signature: SignaturePolicy | None, refusal: str
     return verified
 
 
-def _signer_info(report: VerifyReport, members: dict[str, bytes]) -> SignerInfo:
+def _signer_info(report: VerifyReport) -> SignerInfo:
     verdict = report.verdict
     if verdict is not None and verdict.signer is not None:
         who = verdict.signer
         return SignerInfo("verified", who.fingerprint, tuple(who.principals), who.key_type)
-    if SIGNATURE not in members:
+    if not report.signed:
         return SignerInfo("unsigned")
     return SignerInfo("not_checked", verdict.fingerprint if verdict else None)
