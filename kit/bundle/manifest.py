@@ -161,6 +161,14 @@ def environment_summary(run: dict[str, Any], env: dict[str, Any]) -> dict[str, A
     }
 
 
+_SOURCES = ("registry", "local", "hub")
+
+
+def _code(code: dict[str, Any]) -> dict[str, Any]:
+    keys = ("commit", "branch", "remotes", "dirty", "diff_sha256")
+    return {k: code.get(k) for k in keys}
+
+
 def build_manifest(
     run: dict[str, Any], env: dict[str, Any], members: dict[str, bytes]
 ) -> dict[str, Any]:
@@ -175,7 +183,10 @@ def build_manifest(
             "revision": run["resolved"]["revision"],
             "revision_loaded": model.get("revision_loaded"),
             "weights_sha256": model.get("files_sha256", {}),
+            **({"digest": model["digest"]} if model.get("digest") else {}),
+            **({"source": run["model_source"]} if run.get("model_source") in _SOURCES else {}),
         },
+        **({"code": _code(run["code"])} if run.get("code") else {}),
         "benchmark": run["resolved"].get("benchmark"),
         "tasks_requested": run["resolved"]["tasks"],
         "tasks": tasks,

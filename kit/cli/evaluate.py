@@ -59,6 +59,27 @@ FULL_BENCHMARK_HINT = (
     type=click.IntRange(min=1),
     help="N for --shard auto when the environment lacks it (Kubernetes: the Job's completions).",
 )
+@click.option(
+    "--model-name",
+    metavar="ORG/NAME",
+    help="Name of a local model folder in results layouts (required unless its card names it).",
+)
+@click.option(
+    "--code",
+    type=click.Path(path_type=Path),
+    help="Git repository of the training code: remotes, commit, branch, dirty state recorded.",
+)
+@click.option(
+    "--allow-dirty", is_flag=True, help="Accept uncommitted changes in --code (recorded)."
+)
+@click.option(
+    "--release-date", metavar="YYYY-MM-DD", help="A new model's release date (model_meta)."
+)
+@click.option(
+    "--training-datasets",
+    metavar="TASK,...",
+    help="mteb task names a new model was trained on (model_meta; zero-shot marking).",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 @click.option("--json", "as_json", is_flag=True, help="Print the final summary as JSON on stdout.")
 def evaluate(
@@ -76,12 +97,19 @@ def evaluate(
     allow_revision_mismatch: bool,
     shard: str | None,
     shard_count: int | None,
+    model_name: str | None,
+    code: Path | None,
+    allow_dirty: bool,
+    release_date: str | None,
+    training_datasets: str | None,
     quiet: bool,
     as_json: bool,
 ) -> None:
     """Evaluate MODEL on mteb tasks and record everything that explains the scores.
 
-    With no MODEL and no tasks, runs the embedded default: all-MiniLM-L6-v2 on STSBenchmark.
+    MODEL is an mteb-registered name, a local model folder (./my-model, with --model-name
+    ORG/NAME) or an unregistered hub id. With no MODEL and no tasks, runs the embedded
+    default: all-MiniLM-L6-v2 on STSBenchmark.
     """
     task_names = split_tasks(tasks)
     if benchmark and task_names:
@@ -116,6 +144,11 @@ def evaluate(
         hf_cache=hf_view,
         command=["repro-kit", *sys.argv[1:]],
         shard=shard_spec,
+        model_name=model_name,
+        code=code,
+        allow_dirty=allow_dirty,
+        release_date=release_date,
+        training_datasets=split_tasks(training_datasets),
     )
     from kit.cli.progress import TqdmReporter
     from kit.evaluate.runner import run_evaluation

@@ -1,33 +1,39 @@
 """Git, asked about a folder in one place (the ``git`` command as a subprocess, never a library).
 
-Today it answers two questions: which commit a checkout is at (``git_revision``) and whether
-its tracked files changed (``is_dirty``). Every answer degrades to "unknown" (``None`` or
-``False``) when git is missing, slow, or the folder is no repository, so a caller never fails
-on git. A fuller ``repo_state(dir)`` (remote URLs, commit, branch, dirty, diff hash) belongs
-here as well and can be built from ``_git`` the same way.
+``git_revision`` and ``is_dirty`` answer "unknown" (``None``/``False``) when git is missing,
+slow, or the folder is no repository, so a caller never fails on them. ``code_state`` records
+the training code of a model (``evaluate --code DIR``): remote URLs (credentials removed),
+commit, branch, whether the tree is dirty and a hash of the difference when it is; a folder
+that is no git repository is a usage error there.
 """
 
 from __future__ import annotations
 
+import hashlib
+import re
 import subprocess
 from pathlib import Path
+from typing import Any
+
+from kit.errors import ExitCode, KitError
 
 DEFAULT_TIMEOUT = 10.0
 
 
-def _git(root: Path, *args: str, timeout: float = DEFAULT_TIMEOUT) -> str | None:
-    """``git -C root ARGS``'s stripped stdout, or None if git failed, is missing or timed out."""
+def _git_bytes(root: Path, *args: str, timeout: float = DEFAULT_TIMEOUT) -> bytes | None:
     try:
         proc = subprocess.run(
-            ["git", "-C", str(root), *args],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
+            ["git", "-C", str(root), *args], capture_output=True, timeout=timeout, check=False
         )
     except (OSError, subprocess.SubprocessError):
         return None
-    return proc.stdout.strip() if proc.returncode == 0 else None
+    return proc.stdout if proc.returncode == 0 else None
+
+
+def _git(root: Path, *args: str, timeout: float = DEFAULT_TIMEOUT) -> str | None:
+    """``git -C root ARGS``'s stripped stdout, or None if git failed, is missing or timed out."""
+    out = _git_bytes(root, *args, timeout=timeout)
+    return out.decode("utf-8", "replace").strip() if out is not None else None
 
 
 def git_revision(root: Path, timeout: float = DEFAULT_TIMEOUT) -> str | None:
@@ -38,3 +44,65 @@ def git_revision(root: Path, timeout: float = DEFAULT_TIMEOUT) -> str | None:
 def is_dirty(root: Path, timeout: float = DEFAULT_TIMEOUT) -> bool:
     """Whether tracked files of ``root``'s repository differ from HEAD (False if unknown)."""
     return bool(_git(root, "status", "--porcelain", "--untracked-files=no", timeout=timeout))
+
+
+_USERINFO = re.compile(r"^([a-z][a-z0-9+.-]*://)[^/@]*@", re.IGNORECASE)
+
+
+def public_url(url: str) -> str:
+    """A remote URL without credentials (``https://user:token@host/x`` -> ``https://host/x``)."""
+    return _USERINFO.sub(r"\1", url.strip())
+
+
+def code_state(root: Path, allow_dirty: bool) -> dict[str, Any]:
+    """The git state of a training-code folder; exit 2 if it is no repository or dirty.
+
+    A dirty tree is accepted with ``allow_dirty`` and recorded as such, with the sha256 of
+    ``git diff --binary HEAD`` followed by each untracked file's path and sha256.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise KitError(f"--code {root}: not a folder", ExitCode.USAGE)
+    top = _git(root, "rev-parse", "--show-toplevel")
+    commit = _git(root, "rev-parse", "HEAD")
+    if not top or not commit:
+        raise KitError(
+            f"--code {root}: not a git repository with a commit (git init; git commit)",
+            ExitCode.USAGE,
+        )
+    remotes: dict[str, str] = {}
+    for line in (_git(root, "remote", "-v") or "").splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and parts[0] not in remotes:
+            remotes[parts[0]] = public_url(parts[1])
+    porcelain = (_git_bytes(root, "status", "--porcelain") or b"").decode("utf-8", "replace")
+    lines = [x for x in porcelain.splitlines() if x]
+    dirty = bool(lines)
+    if dirty and not allow_dirty:
+        raise KitError(
+            f"--code {root}: the working tree has uncommitted changes ({lines[0][3:]}"
+            f"{' and more' if len(lines) > 1 else ''}); commit them, or pass "
+            "--allow-dirty (recorded in run.json)",
+            ExitCode.USAGE,
+        )
+    state: dict[str, Any] = {
+        "commit": commit,
+        "branch": _git(root, "symbolic-ref", "--short", "-q", "HEAD") or None,
+        "remotes": remotes,
+        "dirty": dirty,
+        "allow_dirty": allow_dirty,
+        "diff_sha256": _diff_hash(Path(top)) if dirty else None,
+    }
+    return state
+
+
+def _diff_hash(top: Path) -> str:
+    h = hashlib.sha256(_git_bytes(top, "diff", "--binary", "HEAD") or b"")
+    untracked = (_git(top, "ls-files", "--others", "--exclude-standard", "-z") or "").split("\0")
+    for rel in sorted(p for p in untracked if p):
+        h.update(b"\0untracked\0" + rel.encode("utf-8", "surrogateescape") + b"\0")
+        try:
+            h.update(hashlib.sha256((top / rel).read_bytes()).digest())
+        except OSError:
+            h.update(b"unreadable")
+    return h.hexdigest()

