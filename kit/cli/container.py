@@ -82,12 +82,18 @@ def container_evaluate(
     gpus: bool | None,
 ) -> None:
     """Run `repro-kit evaluate` in IMAGE; other options are passed to evaluate."""
-    from kit.evaluate.container import RunRequest, run_evaluate
+    from kit.evaluate.container import CONTAINER_MODEL, RunRequest, run_evaluate
+    from kit.evaluate.model_source import check_folder, looks_like_path
 
     if gpus is None:
         gpus = image.endswith(":cuda") or "cuda" in image.rsplit(":", 1)[-1]
+    args, model_dir = list(ctx.args), None
+    if args and not args[0].startswith("-") and looks_like_path(args[0]):
+        model_dir = Path(args[0]).expanduser()  # a local model folder: mounted read-only
+        check_folder(model_dir)
+        args[0] = CONTAINER_MODEL
     code = run_evaluate(
-        RunRequest(image, network, hf_home, output, list(ctx.args), gpus),
+        RunRequest(image, network, hf_home, output, args, gpus, model_dir=model_dir),
         log=echo_err,
     )
     if code != 0:

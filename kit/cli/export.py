@@ -20,7 +20,15 @@ from kit.cli.options import trust_options
 )
 @trust_options()
 @click.option("--overwrite", is_flag=True, help="Replace existing files that differ.")
-def export(bundle_file: Path, results_repo: Path, policy: Any, overwrite: bool) -> None:
+@click.option(
+    "--revision",
+    metavar="SHA",
+    help="For a local-model bundle: the commit of its hub upload (its cached snapshot must "
+    "have the bundle's model digest).",
+)
+def export(
+    bundle_file: Path, results_repo: Path, policy: Any, overwrite: bool, revision: str | None
+) -> None:
     """Verify BUNDLE_FILE and write its results in the layout of MTEB's results repository.
 
     Writes results/<org__model>/<revision>/<Task>.json (mteb's files, unchanged),
@@ -30,7 +38,7 @@ def export(bundle_file: Path, results_repo: Path, policy: Any, overwrite: bool) 
     from kit.verify.verified import require_verified
 
     verified = require_verified(bundle_file, policy, "refusing to export")
-    done = export_bundle(verified, results_repo, overwrite)
+    done = export_bundle(verified, results_repo, overwrite, revision)
     for item in done:
         click.echo(f"{item.action:<11} {item.path}")
     written = sum(item.action != "unchanged" for item in done)

@@ -38,6 +38,7 @@ _RERUN_ONLY = {
     "dry_run": "--dry-run",
     "review_bundle": "--review-bundle",
     "key": "--sign",
+    "model_path": "--model-path",
 }
 
 
@@ -88,6 +89,12 @@ def rerun_options(fn: F) -> F:
             help="Keep the re-run's run folder here (default: a temporary folder, removed).",
         ),
         click.option("--no-embedding-cache", is_flag=True, help="Re-compute every embedding."),
+        click.option(
+            "--model-path",
+            type=click.Path(path_type=Path),
+            help="The model folder of a local-model bundle (refused unless its content digest "
+            "is the bundle's).",
+        ),
         click.option("--dry-run", is_flag=True, help="Show the re-run plan only."),
         click.option(
             "--review-bundle",
@@ -191,6 +198,7 @@ def _rerun(
         tolerance=tolerance,
         embedding_cache=not o["no_embedding_cache"],
         dry_run=bool(o["dry_run"]),
+        model_path=o["model_path"],
     )
     req.hf_home, req.hf_cache = _rerun_hf(req.offline, in_container)
     return rerun_bundle(verified, report, req, echo_err, o["review_bundle"], signer)

@@ -35,6 +35,7 @@ from kit.fsio import atomic_write_json
 FLAVORS = ("cpu", "cuda")
 DEFAULT_TAG = "repro-kit:{flavor}"
 CONTAINER_HF = "/data/hf"
+CONTAINER_MODEL = "/model"  # where a local model folder is mounted (read-only)
 CONTAINER_OUT = "/out/run"
 Log = Callable[[str], None]
 
@@ -165,6 +166,7 @@ class RunRequest:
     evaluate_args: list[str] = field(default_factory=list)
     gpus: bool = False
     env: dict[str, str] = field(default_factory=dict)
+    model_dir: Path | None = None  # a local model folder, mounted read-only at /model
 
 
 def image_identity(store: ImageStore, name: str) -> dict[str, Any]:
@@ -196,6 +198,8 @@ def run_evaluate(req: RunRequest, log: Log, engine: Engine | None = None) -> int
         if not hf.is_dir():
             raise KitError(f"--hf-home {hf} is not a folder", ExitCode.NOT_FOUND)
         mounts.append(Mount(hf, CONTAINER_HF, read_only=True))
+    if req.model_dir is not None:
+        mounts.append(Mount(Path(req.model_dir).resolve(), CONTAINER_MODEL, read_only=True))
     if req.network == "none" and "--offline" not in args:
         args.append("--offline")
     spec = ContainerSpec(
@@ -216,6 +220,7 @@ def run_evaluate(req: RunRequest, log: Log, engine: Engine | None = None) -> int
             "network": req.network,
             "gpus": req.gpus,
             "hf_home_mounted_read_only": req.hf_home is not None,
+            **({"model_dir_mounted_read_only": CONTAINER_MODEL} if req.model_dir else {}),
         }
         atomic_write_json(run_json, record)
     return code

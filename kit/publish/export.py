@@ -13,6 +13,7 @@ Pure layout and merge decisions work on plain data; reading and writing stay in
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -175,17 +176,84 @@ def _read_existing(path: Path) -> bytes | None:
         raise KitError(f"cannot read {path}: {e.strerror or e}", ExitCode.OUTPUT) from None
 
 
-def export_bundle(bundle: VerifiedBundle, repo: Path, overwrite: bool = False) -> list[Exported]:
+_SHA = re.compile(r"^[0-9a-f]{40}$")
+
+
+def upload_revision(
+    manifest: dict[str, Any], run: dict[str, Any], revision: str | None
+) -> str | None:
+    """The hub revision a local-model bundle is exported under, checked by content digest.
+
+    A local folder has no revision; its results go to the results repository under the
+    revision of its hub upload, and only if the cached snapshot of that revision holds the
+    same files (the bundle's model digest). Registered and hub models keep their own.
+    """
+    from kit.evaluate.model_digest import digest_folder, files_from_record, first_difference
+    from kit.evaluate.provenance import snapshot_folder
+
+    model = manifest["model"]
+    if model.get("source") != "local":
+        if revision is not None and revision != model["revision"]:
+            raise KitError(
+                f"--revision {revision}: the bundle evaluated {model['name']} at "
+                f"{model['revision']}; --revision is for local-model bundles",
+                ExitCode.USAGE,
+            )
+        return None
+    if revision is None:
+        raise KitError(
+            f"this bundle evaluated a local folder; upload it ({model['name']}) and give the "
+            "upload's commit: --revision SHA (checked against the bundle's model digest)",
+            ExitCode.USAGE,
+        )
+    if not _SHA.match(revision):
+        raise KitError(f"--revision {revision!r} is not a 40-hex commit", ExitCode.USAGE)
+    snap = snapshot_folder(model["name"], revision)
+    if snap is None:
+        raise KitError(
+            f"{model['name']}@{revision} is not in the local HF cache; fetch it first: "
+            f"repro-kit prefetch {model['name']} --revision {revision}",
+            ExitCode.DATA_MISSING,
+        )
+    here = digest_folder(snap)
+    if here.digest != model.get("digest"):
+        recorded = (run.get("model") or {}).get("files") or []
+        what = first_difference(files_from_record(recorded), here.files)
+        raise KitError(
+            f"{model['name']}@{revision[:12]} holds other files than the evaluated folder "
+            f"(digest {here.digest}, bundle {model.get('digest')}: {what}); refusing to export",
+            ExitCode.MODEL_DIGEST,
+        )
+    return revision
+
+
+def _rebind(folder: PurePosixPath, files: dict[str, bytes], revision: str) -> PurePosixPath:
+    """Move the files to ``<org__model>/<revision>``; model_meta.json names the revision."""
+    if MODEL_META in files:
+        meta = json.loads(files[MODEL_META])
+        meta["revision"] = revision
+        files[MODEL_META] = json.dumps(meta, indent=4, default=str).encode()
+    return folder.parent / _component(revision, "model revision")
+
+
+def export_bundle(
+    bundle: VerifiedBundle, repo: Path, overwrite: bool = False, revision: str | None = None
+) -> list[Exported]:
     """Merge a verified bundle's results into the results-repo checkout ``repo``.
 
     Writes each file atomically; refuses (OUTPUT) an existing file that differs unless
-    ``overwrite``. Returns what happened to each target file.
+    ``overwrite``. A local-model bundle needs ``revision``, its hub upload's commit, whose
+    cached snapshot must have the bundle's model digest (``upload_revision``). Returns what
+    happened to each target file.
     """
     repo = Path(repo)
     if repo.exists() and not repo.is_dir():
         raise KitError(f"{repo} is not a folder", ExitCode.OUTPUT)
     manifest = bundle.manifest
+    bound = upload_revision(manifest, bundle.run, revision)
     folder, files = export_files(manifest, dict(bundle.members))
+    if bound is not None:
+        folder = _rebind(folder, files, bound)
     if MODEL_META not in files:
         device = (manifest.get("environment") or {}).get("device")
         files[MODEL_META] = mteb_model_meta(

@@ -164,9 +164,11 @@ def _run_host(plan: RerunPlan, req: RerunRequest, out: Path, log: Log) -> dict[s
     from kit.rerun.embcache import ExactEmbeddingCache
 
     s = plan.settings
+    local = req.model_path is not None
     opts = EvalOptions(
-        model=s["model"],
-        revision=s["revision"],
+        model=str(Path(req.model_path).resolve()) if req.model_path is not None else s["model"],
+        model_name=s["model"] if local else None,
+        revision=None if local else s["revision"],
         tasks=tuple(t.name for t in plan.tasks),
         output=out,
         batch_size=s["batch_size"],
@@ -184,7 +186,8 @@ def _run_host(plan: RerunPlan, req: RerunRequest, out: Path, log: Log) -> dict[s
     caches: list[ExactEmbeddingCache] = []
 
     def wrap(model: Any) -> Any:
-        identity = {k: s[k] for k in ("model", "revision", "precision", "device_kind")}
+        keys = ("model", "revision", "model_digest", "precision", "device_kind")
+        identity = {k: s[k] for k in keys}
         caches.append(ExactEmbeddingCache(model, out / ".embedding-cache", identity))
         return caches[-1]
 
@@ -201,7 +204,7 @@ def _run_container(plan: RerunPlan, req: RerunRequest, out: Path, log: Log) -> d
     image: str = plan.image["image"]
     s = plan.settings
     args = [
-        s["model"],
+        "/model" if req.model_path is not None else s["model"],
         "--tasks",
         ",".join(t.name for t in plan.tasks),
         "--batch-size",
@@ -215,7 +218,9 @@ def _run_container(plan: RerunPlan, req: RerunRequest, out: Path, log: Log) -> d
         "--overwrite",
         "-q",
     ]
-    if s["revision"]:
+    if req.model_path is not None:
+        args[1:1] = ["--model-name", s["model"]]
+    elif s["revision"]:
         args[1:1] = ["--revision", s["revision"]]
     if s["allow_revision_mismatch"]:
         args.append("--allow-revision-mismatch")
@@ -229,6 +234,7 @@ def _run_container(plan: RerunPlan, req: RerunRequest, out: Path, log: Log) -> d
             output=out,
             evaluate_args=args,
             gpus=s["device_kind"] == "cuda",
+            model_dir=req.model_path,
         ),
         log=log,
     )
@@ -287,6 +293,7 @@ def rerun_bundle(
     mt.quiet_libraries()
     costs = {n: c["cost"] for n, c in task_costs(mt.resolve_tasks(names, None)).items()}
     plan = make_plan(run, env, claimed, req, costs, here or _here())
+    check_model_folder(run, req.model_path)
     if req.in_container:
         plan.image = resolve_image(run, env, log, build=not req.dry_run)
         if plan.image["why"] != "the recorded image ID":
@@ -334,6 +341,40 @@ def rerun_bundle(
         if temporary:
             shutil.rmtree(out, ignore_errors=True)
     return result
+
+
+def check_model_folder(run: dict[str, Any], model_path: Path | None) -> None:
+    """A local-model bundle re-runs only with a folder whose content digest is the bundle's.
+
+    Checked before any task runs; the refusal names the first differing file.
+    """
+    from kit.evaluate.model_digest import digest_folder, files_from_record, first_difference
+    from kit.evaluate.model_source import check_folder
+
+    model = run.get("model") or {}
+    if model_path is None:
+        if run.get("model_source") == "local":
+            raise KitError(
+                f"this bundle evaluated a local model folder ({model.get('name')}); give the "
+                "folder you were sent: --model-path DIR",
+                ExitCode.USAGE,
+            )
+        return
+    if not model.get("digest") or not model.get("files"):
+        raise KitError(
+            "--model-path: the bundle records no model content digest to check the folder "
+            "against (made by an older repro-kit)",
+            ExitCode.USAGE,
+        )
+    check_folder(Path(model_path))
+    here = digest_folder(Path(model_path))
+    if here.digest != model["digest"]:
+        what = first_difference(files_from_record(model["files"]), here.files)
+        raise KitError(
+            f"--model-path {model_path} is not the bundle's model: digest {here.digest} != "
+            f"{model['digest']} ({what}); refusing before any task runs",
+            ExitCode.MODEL_DIGEST,
+        )
 
 
 def _here() -> dict[str, Any]:

@@ -36,6 +36,7 @@ class RerunRequest:
     hf_home: Path | None = None  # the HF cache a container mounts read-only
     hf_cache: dict[str, str] | None = None  # a read-only HF_HOME used through a view (host)
     dry_run: bool = False
+    model_path: Path | None = None  # the folder of a local-model bundle, checked by digest
 
 
 @dataclass
@@ -180,6 +181,8 @@ def make_plan(
         "seed": resolved["seed"],
         "device_kind": kind,
         "allow_revision_mismatch": bool((run.get("options") or {}).get("allow_revision_mismatch")),
+        "model_source": run.get("model_source") or "registry",
+        "model_digest": (run.get("model") or {}).get("digest"),
     }
     return RerunPlan(
         mode="container" if req.in_container else "host",
