@@ -1,7 +1,8 @@
 """Run mteb and record everything that explains the score, in a run folder.
 
 ``runner`` (``run_evaluation``: plan, resume, run, record ``run.json`` and
-``environment.json``), ``mteb_adapter`` (the one edge to mteb and torch), ``options``,
+``environment.json``), ``mteb_adapter`` (the one edge to mteb and torch), ``new_model``
+(mteb's metadata for a local model folder), ``options``,
 ``provenance``, ``environment``, ``hfcache``, ``prefetch``, ``shard``, ``taskcost``, ``git``
 (git asked in one place), ``docker_engine`` (docker behind small protocols) and ``container``
 (build the images, run ``evaluate`` inside them).
