@@ -51,6 +51,9 @@ def _load_record(run_dir: Path, name: str) -> dict[str, Any]:
     return data
 
 
+MTEB_ENTRY = "mteb_model_meta.py"  # a new model's ModelMeta(...) entry, written by evaluate
+
+
 def collect_run_files(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any], dict[str, bytes]]:
     """Read and validate a finished run folder; return run, environment and the member files."""
     run_dir = Path(run_dir)
@@ -79,6 +82,8 @@ def collect_run_files(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any], di
         path = run_dir / results_dir / extra
         if path.is_file():
             members[(results_dir / extra).as_posix()] = path.read_bytes()
+    if run.get("model_source") in ("local", "hub") and (run_dir / MTEB_ENTRY).is_file():
+        members[MTEB_ENTRY] = (run_dir / MTEB_ENTRY).read_bytes()
     return run, env, members
 
 

