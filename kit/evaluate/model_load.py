@@ -19,13 +19,16 @@ from kit.evaluate.options import EvalOptions
 from kit.evaluate.provenance import model_provenance
 
 
-def results_revision(source: ModelSource) -> str:
-    """The revision folder mteb writes results under (its own name for "no revision")."""
-    if source.revision is not None:
-        return str(source.revision)
+def no_revision() -> str:
+    """mteb's name for "no revision" (a local folder's results folder)."""
     from mteb.models.model_meta import ModelMeta
 
     return str(ModelMeta.create_empty().revision)
+
+
+def results_revision(source: ModelSource) -> str:
+    """The revision folder mteb writes results under."""
+    return str(source.revision) if source.revision is not None else no_revision()
 
 
 def load_for_run(

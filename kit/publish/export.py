@@ -20,6 +20,7 @@ from typing import Any
 
 from kit.bundle.jsonread import parse
 from kit.errors import ExitCode, KitError
+from kit.evaluate.model_load import no_revision
 from kit.evaluate.options import model_as_path
 from kit.fsio import atomic_write_bytes, sha256_bytes
 from kit.verify.verified import VerifiedBundle
@@ -75,7 +76,8 @@ def export_files(
     manifest's sha256, so what is exported is exactly what was verified.
     """
     model = manifest["model"]
-    dest = revision_folder(model["name"], model["revision"])
+    revision = model["revision"] if model["revision"] is not None else no_revision()
+    dest = revision_folder(model["name"], revision)
     src = bundle_results_folder(manifest)
     if src != dest:
         raise KitError(
@@ -95,7 +97,7 @@ def export_files(
             raise KitError(f"{rel} does not match the verified manifest", ExitCode.INTEGRITY)
         files[name] = data
     if MODEL_META in files:
-        check_model_meta(files[MODEL_META], model["name"], model["revision"])
+        check_model_meta(files[MODEL_META], model["name"], revision)
     return dest, files
 
 
