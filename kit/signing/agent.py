@@ -140,7 +140,7 @@ class AgentClient:
             sock.connect(path)
         except OSError as e:
             sock.close()
-            reason = e.strerror or type(e).__name__
+            reason = e.strerror or str(e) or type(e).__name__
             raise AgentError(f"no ssh-agent at {AUTH_SOCK}={path}: {reason}") from None
         return cls(sock, timeout)
 
