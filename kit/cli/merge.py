@@ -22,7 +22,7 @@ from kit.errors import ExitCode, KitError
     required=True,
     help="Merged bundle to write, e.g. merged.tar.gz.",
 )
-@signing_options(help_sign="Sign the merged manifest with this SSH private key.")
+@signing_options(help_sign="Sign the merged manifest with this SSH key.")
 @trust_options()
 def merge(shard_bundles: tuple[Path, ...], dest: Path, signer: Signer | None, policy: Any) -> None:
     """Verify SHARD_BUNDLES (from evaluate --shard I/N) and merge them into one bundle.

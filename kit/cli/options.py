@@ -145,10 +145,45 @@ def trust_options(*, always_accept_unsigned: bool = False) -> Callable[[F], F]:
 # -- signing ------------------------------------------------------------------------------------
 
 
-def make_signer(key: Path, passphrase_env: str | None) -> Signer:
-    """A function that signs bytes with the SSH key at ``key`` (prompting for a passphrase)."""
+SIGNING_KEY_ENV = "REPRO_KIT_SIGNING_KEY"
+
+
+def default_signing_key() -> Path | None:
+    """The key $REPRO_KIT_SIGNING_KEY names (``~`` expanded); None when unset or empty."""
+    value = os.environ.get(SIGNING_KEY_ENV, "").strip()
+    return Path(value).expanduser() if value else None
+
+
+def make_signer(key: Path | None, passphrase_env: str | None = None) -> Signer | None:
+    """A function that signs bytes with ``key`` (default: $REPRO_KIT_SIGNING_KEY); None if neither.
+
+    A public key (``*.pub``, or a file holding one OpenSSH public key line) signs through the
+    running ssh-agent, which must hold it; any other file is a private key, whose passphrase
+    comes from the variable ``passphrase_env`` names or a prompt on a terminal.
+    """
+    from kit.signing.allowed_signers import is_public_key_file
+    from kit.signing.sshsig import FileKeySigner, sign_with
+
+    key = key if key is not None else default_signing_key()
+    if key is None:
+        return None
+    if is_public_key_file(key):
+        if passphrase_env:
+            raise KitError(
+                f"--passphrase-env is for a private key; {key} is a public key, whose "
+                "private half ssh-agent holds",
+                ExitCode.USAGE,
+            )
+        from kit.signing.agent import agent_signer
+
+        agent = agent_signer(key)
+        return lambda data: sign_with(agent, data)
+    signer = FileKeySigner(_load_private(key, passphrase_env))
+    return lambda data: sign_with(signer, data)
+
+
+def _load_private(key: Path, passphrase_env: str | None) -> Any:
     from kit.signing.keys import PassphraseNeeded, load_private_key
-    from kit.signing.sshsig import sign
 
     passphrase = None
     if passphrase_env:
@@ -156,29 +191,60 @@ def make_signer(key: Path, passphrase_env: str | None) -> Signer:
             raise KitError(f"environment variable {passphrase_env} is not set", ExitCode.USAGE)
         passphrase = os.environ[passphrase_env].encode()
     try:
-        private = load_private_key(key, passphrase)
+        return load_private_key(key, passphrase)
     except PassphraseNeeded:
         if passphrase is not None or not sys.stdin.isatty():
             raise
         passphrase = click.prompt(f"Passphrase for {key}", hide_input=True).encode()
-        private = load_private_key(key, passphrase)
-    return lambda data: sign(data, private)
+        return load_private_key(key, passphrase)
 
 
-def signing_options(*, help_sign: str) -> Callable[[F], F]:
-    """Add --sign KEY and --passphrase-env VAR; pass ``signer`` (None when --sign is absent)."""
+SIGN_HELP = (
+    " KEY is a private key file, or a .pub file whose key ssh-agent holds"
+    f" (default: ${SIGNING_KEY_ENV})."
+)
+
+
+def signing_options(*, help_sign: str, required: bool = False) -> Callable[[F], F]:
+    """Add --sign KEY, --passphrase-env VAR (and --no-sign); pass ``signer``.
+
+    --sign defaults to $REPRO_KIT_SIGNING_KEY; ``signer`` is None when neither gives a key or
+    --no-sign is given. ``required`` (for ``sign``): no --no-sign, and a missing key is a
+    usage error. ``--key`` is an alias of --sign there (its older name).
+    """
 
     def decorate(fn: F) -> F:
         @functools.wraps(fn)
         def wrapper(*args: Any, **kw: Any) -> Any:
             key, env = kw.pop("key"), kw.pop("passphrase_env")
-            kw["signer"] = make_signer(key, env) if key else None
+            if kw.pop("no_sign", False):
+                if key is not None:
+                    raise KitError("give --sign KEY or --no-sign, not both", ExitCode.USAGE)
+                kw["signer"] = None
+                return fn(*args, **kw)
+            kw["signer"] = make_signer(key, env)
+            if required and kw["signer"] is None:
+                raise KitError(f"give --sign KEY or set {SIGNING_KEY_ENV}", ExitCode.USAGE)
             return fn(*args, **kw)
 
         out: Any = click.option(
             "--passphrase-env", metavar="VAR", help="Read the key's passphrase from VAR."
         )(wrapper)
-        out = click.option("--sign", "key", type=click.Path(path_type=Path), help=help_sign)(out)
+        if not required:
+            out = click.option(
+                "--no-sign",
+                "no_sign",
+                is_flag=True,
+                help=f"Do not sign, even if {SIGNING_KEY_ENV} is set.",
+            )(out)
+        names = ("--sign", "--key") if required else ("--sign",)
+        out = click.option(
+            *names,
+            "key",
+            metavar="KEY",
+            type=click.Path(path_type=Path),
+            help=help_sign + SIGN_HELP,
+        )(out)
         return out
 
     return decorate

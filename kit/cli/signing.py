@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from kit.cli.options import Signer, make_signer, signing_options
+from kit.cli.options import Signer, signing_options
 from kit.errors import ExitCode, KitError
 
 
@@ -21,7 +21,7 @@ from kit.errors import ExitCode, KitError
     required=True,
     help="Bundle file to write, e.g. bundle.tar.gz.",
 )
-@signing_options(help_sign="Sign the manifest with this SSH private key (Ed25519, ECDSA or RSA).")
+@signing_options(help_sign="Sign the manifest with this SSH key (Ed25519, ECDSA or RSA).")
 def bundle(run_dir: Path, dest: Path, signer: Signer | None) -> None:
     """Package RUN_DIR into one deterministic, schema-validated archive."""
     from kit.bundle.write import write_bundle
@@ -35,13 +35,7 @@ def bundle(run_dir: Path, dest: Path, signer: Signer | None) -> None:
 
 @click.command("sign")
 @click.argument("bundle_file", type=click.Path(path_type=Path))
-@click.option(
-    "--key",
-    type=click.Path(path_type=Path),
-    required=True,
-    help="SSH private key (Ed25519, ECDSA or RSA).",
-)
-@click.option("--passphrase-env", metavar="VAR", help="Read the key's passphrase from VAR.")
+@signing_options(help_sign="Sign the manifest with this SSH key.", required=True)
 @click.option(
     "-o",
     "--output",
@@ -49,7 +43,7 @@ def bundle(run_dir: Path, dest: Path, signer: Signer | None) -> None:
     type=click.Path(path_type=Path),
     help="Write the signed bundle here (default: replace BUNDLE_FILE atomically).",
 )
-def sign_cmd(bundle_file: Path, key: Path, passphrase_env: str | None, dest: Path | None) -> None:
+def sign_cmd(bundle_file: Path, signer: Signer, dest: Path | None) -> None:
     """Sign an existing bundle's manifest (after checking the bundle is intact)."""
     from kit.bundle.archive import write_deterministic_targz
     from kit.bundle.write import add_signature
@@ -57,7 +51,6 @@ def sign_cmd(bundle_file: Path, key: Path, passphrase_env: str | None, dest: Pat
     from kit.verify.verified import require_verified
 
     verified = require_verified(bundle_file, AcceptUnsigned(None), "refusing to sign")
-    signer = make_signer(key, passphrase_env)
     members = add_signature(dict(verified.members), signer)
     write_deterministic_targz(members, dest or bundle_file)
     click.echo(f"signed {dest or bundle_file}")

@@ -208,3 +208,20 @@ def load_public_key(path: Path) -> PublicKey:
         return decode_public_blob(key[1])
     except ValueError as e:
         raise KitError(f"{path}: {e}", ExitCode.KEY_ERROR) from None
+
+
+def is_public_key_file(path: Path) -> bool:
+    """Whether ``path`` names a public key: ``*.pub``, or a file whose first line is one.
+
+    An unreadable file is not (the private key loader then says what is wrong with it).
+    """
+    path = Path(path)
+    if path.name.endswith(".pub"):
+        return True
+    try:
+        with path.open("rb") as f:
+            head = f.read(16384)
+        lines = [s for ln in head.decode().splitlines() if (s := ln.strip())]
+    except (OSError, UnicodeDecodeError):
+        return False
+    return bool(lines) and _read_key(lines[0]) is not None

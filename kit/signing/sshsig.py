@@ -21,7 +21,7 @@ import base64
 import binascii
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import ClassVar
+from typing import ClassVar, Protocol
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
@@ -42,6 +42,7 @@ from kit.signing.wire import (
     MAGIC,
     NAMESPACE,
     RSA_SIG_HASHES,
+    RSA_SIGNATURE_TYPE,
     VERSION,
     PrivateKey,
     PublicKey,
@@ -103,36 +104,94 @@ class KeyNotAllowed(_SignatureError):
 # --------------------------------------------------------------------------- signing
 
 
-def sign(data: bytes, key: PrivateKey, namespace: str = NAMESPACE) -> str:
-    """Armored SSHSIG signature of ``data`` (sha512), as ``ssh-keygen -Y sign`` writes it."""
+class Signer(Protocol):
+    """One key that signs SSHSIG's signed data: a private key file's, or ssh-agent's."""
+
+    @property
+    def public_key_blob(self) -> bytes:
+        """The SSH wire blob of the public key."""
+        ...
+
+    def sign(self, message: bytes) -> bytes:
+        """The SSH signature blob (``string(type) string(sig)``) of ``message``."""
+        ...
+
+
+@dataclass(frozen=True)
+class FileKeySigner:
+    """Signs with a private key loaded from a file (Ed25519, ECDSA, RSA as rsa-sha2-512)."""
+
+    key: PrivateKey = field(repr=False)
+
+    def __post_init__(self) -> None:
+        try:
+            check_supported(self.key)
+        except ValueError as e:
+            raise KitError(f"unsupported key type: {e}", ExitCode.KEY_ERROR) from None
+
+    @property
+    def public_key_blob(self) -> bytes:
+        """The SSH wire blob of the key's public half."""
+        return public_blob(self.key.public_key())
+
+    def sign(self, message: bytes) -> bytes:
+        """The SSH signature blob of ``message``."""
+        key = self.key
+        if isinstance(key, ed25519.Ed25519PrivateKey):
+            return pack_string("ssh-ed25519") + pack_string(key.sign(message))
+        if isinstance(key, ec.EllipticCurvePrivateKey):
+            key_type = ecdsa_type(key)
+            assert key_type is not None  # checked by check_supported
+            r, s = decode_dss_signature(key.sign(message, ec.ECDSA(CURVES[key_type][1]())))
+            return pack_string(key_type) + pack_string(pack_mpint(r) + pack_mpint(s))
+        raw = key.sign(message, padding.PKCS1v15(), hashes.SHA512())
+        return pack_string(RSA_SIGNATURE_TYPE) + pack_string(raw)
+
+
+def sign_with(signer: Signer, data: bytes, namespace: str = NAMESPACE) -> str:
+    """Armored SSHSIG signature of ``data`` (sha512) by ``signer``, as ``ssh-keygen -Y sign``.
+
+    The signature is checked before it is returned (its type: rsa-sha2-512 for RSA; and that
+    it verifies under the signer's key), so a signer that misbehaves raises KEY_ERROR rather
+    than yielding a bundle that fails verification later.
+    """
     if not namespace:
         raise KitError("the signature namespace must not be empty", ExitCode.USAGE)
-    try:
-        check_supported(key)
-    except ValueError as e:
-        raise KitError(f"unsupported key type: {e}", ExitCode.KEY_ERROR) from None
-    message = signed_message(data, namespace, HASH_ALGORITHM)
-    public = key.public_key()
-    if isinstance(key, ed25519.Ed25519PrivateKey):
-        sig = pack_string("ssh-ed25519") + pack_string(key.sign(message))
-    elif isinstance(key, ec.EllipticCurvePrivateKey):
-        key_type = ecdsa_type(key)
-        assert key_type is not None  # checked by check_supported
-        r, s = decode_dss_signature(key.sign(message, ec.ECDSA(CURVES[key_type][1]())))
-        sig = pack_string(key_type) + pack_string(pack_mpint(r) + pack_mpint(s))
-    else:
-        raw = key.sign(message, padding.PKCS1v15(), hashes.SHA512())
-        sig = pack_string("rsa-sha2-512") + pack_string(raw)
+    key_blob = signer.public_key_blob
+    sig_blob = signer.sign(signed_message(data, namespace, HASH_ALGORITHM))
     blob = (
         MAGIC
         + VERSION.to_bytes(4, "big")
-        + pack_string(public_blob(public))
+        + pack_string(key_blob)
         + pack_string(namespace)
         + pack_string(b"")
         + pack_string(HASH_ALGORITHM)
-        + pack_string(sig)
+        + pack_string(sig_blob)
     )
+    try:
+        sig = _parse_blob(blob)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise KitError(
+            f"the signer returned a malformed signature: {e}", ExitCode.KEY_ERROR
+        ) from None
+    if sig.key_type == "ssh-rsa" and sig.signature_type != RSA_SIGNATURE_TYPE:
+        raise KitError(
+            f"the signer returned a {sig.signature_type} signature for RSA key "
+            f"{sig.fingerprint}, not {RSA_SIGNATURE_TYPE}",
+            ExitCode.KEY_ERROR,
+        )
+    try:
+        _check_cryptographic(data, sig)
+    except BadSignature as e:
+        raise KitError(
+            f"the signer returned a signature that does not verify: {e}", ExitCode.KEY_ERROR
+        ) from None
     return armor(blob)
+
+
+def sign(data: bytes, key: PrivateKey, namespace: str = NAMESPACE) -> str:
+    """Armored SSHSIG signature of ``data`` (sha512) by a private key (see ``sign_with``)."""
+    return sign_with(FileKeySigner(key), data, namespace)
 
 
 # --------------------------------------------------------------------------- parsing

@@ -31,6 +31,7 @@ RSA_SIG_HASHES: dict[str, type[hashes.HashAlgorithm]] = {
     "rsa-sha2-256": hashes.SHA256,
     "rsa-sha2-512": hashes.SHA512,
 }
+RSA_SIGNATURE_TYPE = "rsa-sha2-512"  # what the kit signs RSA keys with
 SUPPORTED_KEY_TYPES = ("ssh-ed25519", *CURVES, "ssh-rsa")
 
 PublicKey = ed25519.Ed25519PublicKey | ec.EllipticCurvePublicKey | rsa.RSAPublicKey
