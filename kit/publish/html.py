@@ -108,6 +108,8 @@ def verdict_text(model: dict[str, Any]) -> tuple[str, str]:
     )
     if s["no_reference"]:
         text += f"; no reference for {len(s['no_reference'])} task(s)"
+    if s.get("only_against"):
+        text += f"; {len(s['only_against'])} task(s) only in the reference"
     return ("pass" if s["ok"] else "fail"), text
 
 

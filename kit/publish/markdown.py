@@ -119,6 +119,16 @@ def render_md(model: dict[str, Any]) -> str:
             ],
             frozenset({2, 3}),
         )
+    s = model["summary"]
+    if against and (s["no_reference"] or s.get("only_against")):
+        lines += ["#### Coverage", ""]
+        if s["no_reference"]:
+            lines.append(f"- Only in this bundle: {md(', '.join(s['no_reference']))}")
+        if s.get("only_against"):
+            more = s["only_against"]
+            shown = ", ".join(more[:12]) + (f" and {len(more) - 12} more" if len(more) > 12 else "")
+            lines.append(f"- Only in {md(against['label'])}: {md(shown)}")
+        lines.append("")
     lines += ["#### Environment", ""]
     lines += _table(["", ""], [[md(k), md(v)] for k, v in model["environment"]])
     lines.append(f"<sub>{md(model['generator'])}</sub>")

@@ -67,7 +67,7 @@ def build_report(
         "means": means,
         "scope": scope,
         "published_means": (against_info or {}).get("published_means", []),
-        "summary": _summary(rows, means),
+        "summary": {**_summary(rows, means), "only_against": _only_against(tasks, ref)},
         "environment": environment_rows(manifest),
     }
 
@@ -271,6 +271,11 @@ def _type_rows(rows: list[dict[str, Any]], tol: float) -> list[dict[str, Any]]:
     return out
 
 
+def _only_against(tasks: dict[str, Any], ref: Any) -> list[str]:
+    """Tasks the reference or other bundle has that this bundle lacks."""
+    return sorted(set(ref.scores) - set(tasks)) if ref is not None else []
+
+
 def _summary(rows: list[dict[str, Any]], means: list[dict[str, Any]]) -> dict[str, Any]:
     compared = [r for r in rows if r["ok"] is not None]
     failed = [r["task"] for r in compared if not r["ok"]]
@@ -299,6 +304,16 @@ def environment_rows(manifest: dict[str, Any]) -> list[list[str]]:
     loaded = model.get("revision_loaded")
     if loaded and loaded != model.get("revision"):
         rows.append(["Model revision loaded", str(loaded)])
+    if model.get("source"):
+        rows.append(["Model source", str(model["source"])])
+    if model.get("digest"):
+        rows.append(["Model content digest", str(model["digest"])])
+    code = manifest.get("code")
+    if isinstance(code, dict):
+        remotes = code.get("remotes") if isinstance(code.get("remotes"), dict) else {}
+        where = ", ".join(str(u) for u in (remotes or {}).values()) or "no remote"
+        dirty = f" DIRTY (diff sha256 {code.get('diff_sha256')})" if code.get("dirty") else ""
+        rows.append(["Training code", f"{where} @ {code.get('commit')}{dirty}"])
     kit: dict[str, Any] = env["kit"] if isinstance(env.get("kit"), dict) else {}
     kit_text = str(manifest.get("kit_version"))
     if kit.get("git_revision"):
