@@ -112,7 +112,7 @@ def resolve_source(
             )
         return ModelSource("registry", meta.name, meta.revision, None, meta)
     if not _NAME.match(arg):
-        _raise_unknown(arg)
+        raise KitError(f"unknown model: {_registry_hint(arg)}", ExitCode.NOT_FOUND)
     folder = hub_snapshot(arg, revision, offline)
     plain = check_folder(folder)
     return ModelSource("hub", model_name or arg, folder.name, folder, plain_transformers=plain)
@@ -129,18 +129,12 @@ def _registered(name: str, revision: str | None) -> Any:
         raise KitError(f"{name}: {_first_line(e)}", ExitCode.NOT_FOUND) from None
 
 
-def _raise_unknown(name: str) -> None:
-    import mteb
-
-    try:
-        mteb.get_model_meta(name, None, fetch_from_hf=False)
-    except KeyError as e:
-        raise KitError(f"unknown model: {_first_line(e)}", ExitCode.NOT_FOUND) from None
-    raise KitError(f"unknown model: {name}", ExitCode.NOT_FOUND)
-
-
 def hub_snapshot(name: str, revision: str | None, offline: bool) -> Path:
-    """The HF snapshot folder of an unregistered hub model (downloaded unless offline)."""
+    """The HF snapshot folder of an unregistered hub model (downloaded unless offline).
+
+    Not found is exit 3 with mteb's close matches among registered names (a typo is likelier
+    than a missing upload).
+    """
     from huggingface_hub import snapshot_download
 
     try:
@@ -148,10 +142,19 @@ def hub_snapshot(name: str, revision: str | None, offline: bool) -> Path:
     except Exception as e:  # the hub said no, is unreachable, or the cache lacks it
         where = "in the local HF cache (offline)" if offline else "on the hub"
         raise KitError(
-            f"unknown model '{name}': not in mteb's registry and not found {where} "
-            f"({_first_line(e)})",
-            ExitCode.DATA_MISSING if offline else ExitCode.NOT_FOUND,
+            f"unknown model: {_registry_hint(name)}; not found {where} either ({_first_line(e)})",
+            ExitCode.NOT_FOUND,
         ) from None
+
+
+def _registry_hint(name: str) -> str:
+    import mteb
+
+    try:
+        mteb.get_model_meta(name, None, fetch_from_hf=False)
+    except KeyError as e:
+        return _first_line(e).rstrip(".")
+    return name
 
 
 def _name_from_card(folder: Path) -> str | None:
