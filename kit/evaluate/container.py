@@ -35,6 +35,7 @@ from kit.fsio import atomic_write_json
 FLAVORS = ("cpu", "cuda")
 DEFAULT_TAG = "repro-kit:{flavor}"
 CONTAINER_HF = "/data/hf"
+LATEST_TAG = "repro-kit:latest"
 CONTAINER_MODEL = "/model"  # where a local model folder is mounted (read-only)
 CONTAINER_OUT = "/out/run"
 Log = Callable[[str], None]
@@ -148,9 +149,13 @@ def build_image(req: BuildRequest, log: Log, engine: ImageStore | None = None) -
     if req.wheels and req.flavor == "cpu":
         args.setdefault("TORCH_INDEX_URL", "")
     tag = req.tag or DEFAULT_TAG.format(flavor=req.flavor)
+    # the default CPU image is also repro-kit:latest, so `docker run repro-kit ...` finds it
+    also = (LATEST_TAG,) if req.tag is None and req.flavor == "cpu" else ()
     with tempfile.TemporaryDirectory(prefix="repro-kit-build-") as work:
         ctx = _context(req, root, Path(work))
-        spec = BuildSpec(ctx, f"Dockerfile.{req.flavor}", tag, args, req.no_cache, req.network)
+        spec = BuildSpec(
+            ctx, f"Dockerfile.{req.flavor}", tag, args, req.no_cache, req.network, also
+        )
         image = store.build(spec, log)
     return BuildInfo(image_id=image.id, tag=tag, labels=image.labels, size=image.size)
 

@@ -38,6 +38,7 @@ class BuildSpec:
     build_args: dict[str, str] = field(default_factory=dict)
     no_cache: bool = False
     network: str | None = None
+    also_tags: tuple[str, ...] = ()  # further names for the built image (repro-kit:latest)
 
 
 @dataclass(frozen=True)
@@ -129,6 +130,10 @@ class DockerEngine:
         error = _relay(stream, log)
         if error:
             raise KitError(f"image build failed: {error.splitlines()[-1][:300]}", ExitCode.DOCKER)
+        built = self.client.images.get(spec.tag)
+        for ref in spec.also_tags:
+            repo, _, tag = ref.rpartition(":")
+            built.tag(repo, tag)
         return _image(self.client.images.get(spec.tag))
 
     def run(self, spec: ContainerSpec, log: Log) -> int:

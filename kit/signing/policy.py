@@ -9,7 +9,9 @@ KitError subclass carrying its exit code:
   allows (for ``identity``, when given);
 - ``NoTrustAnchor()``: nothing to check against, so refuse (UNSIGNED);
 - ``AcceptUnsigned(inner)``: the explicit, insecure choice: accept an unsigned bundle, and
-  a signed one as "not checked" unless ``inner`` can check it.
+  a signed one as "not checked" unless ``inner`` can check it;
+- ``OwnSignature()``: for the kit checking what it just wrote: unsigned is accepted, and a
+  signature must be good under the key it carries (integrity only: it trusts no one).
 
 Reasons never name a command-line flag; the CLI adds its own hints.
 """
@@ -175,3 +177,17 @@ def policy_for(
     else:
         policy = NoTrustAnchor()
     return AcceptUnsigned(policy) if accept_unsigned else policy
+
+
+@dataclass(frozen=True)
+class OwnSignature:
+    """Accept unsigned, or a signature good under its own key (the kit's check of its output)."""
+
+    def check(self, message: bytes, armored: str | None) -> SignatureVerdict:
+        """Unsigned: accepted, not checked. Signed: verified under the key it names."""
+        if armored is None:
+            return SignatureVerdict(None, UNSIGNED_REASON)
+        from kit.signing.sshsig import parse_signature, verify
+
+        key = parse_signature(armored).public_key
+        return _good(verify(message, armored, public_key=key))

@@ -46,7 +46,7 @@ class FakeEngine:
         labels = {LOCK: spec.build_args["LOCKFILE_SHA256"], FLAVOR: spec.build_args["FLAVOR"]}
         image = Image(
             id="sha256:" + hashlib.sha256(spec.tag.encode()).hexdigest(),
-            tags=(spec.tag,),
+            tags=(spec.tag, *spec.also_tags),
             labels=labels,
             size=123_000_000,
         )

@@ -38,6 +38,7 @@ def test_build_passes_identity_arguments_and_a_clean_context(checkout: Path) -> 
     info = build_image(req, lines.append, engine=store)
     ((spec, files),) = store.built
     assert spec.tag == "repro-kit:cpu" and spec.dockerfile == "Dockerfile.cpu"
+    assert spec.also_tags == ("repro-kit:latest",)  # `docker run repro-kit ...` finds it
     assert spec.build_args["GIT_REVISION"] == f"kit-{__version__}"  # not a git checkout
     assert spec.build_args["LOCKFILE_SHA256"] == sha("torch==2.5.1\n")
     assert spec.build_args["BASE_IMAGE_ID"] == base.id
@@ -54,6 +55,9 @@ def test_build_with_an_unknown_base_image_records_pulled_at_build(checkout: Path
     build_image(BuildRequest("cuda", base_image="x:1", source=checkout), print, engine=store)
     spec = store.built[0][0]
     assert spec.build_args["BASE_IMAGE_ID"] == "pulled-at-build" and spec.tag == "repro-kit:cuda"
+    assert spec.also_tags == ()  # latest is the CPU image
+    build_image(BuildRequest("cpu", tag="mine:1", source=checkout), print, engine=store)
+    assert store.built[-1][0].also_tags == ()  # an explicit tag is the only name
 
 
 def test_build_refuses_unknown_flavor_and_relays_failure(checkout: Path) -> None:

@@ -1,0 +1,68 @@
+"""The end of ``evaluate``: write the run's bundle, sign it, verify what was written.
+
+A run is not reported as a success until its bundle passed the kit's own verify: a signed
+bundle against the key inside its signature (the signature is good for the manifest that was
+written), an unsigned one as unsigned. The summary names the bundle, its sha256, the signer's
+fingerprint, and whether it is partial.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from kit.bundle.write import Signer, write_bundle
+from kit.errors import KitError
+from kit.signing.policy import OwnSignature
+from kit.verify.verified import check_bundle
+
+
+@dataclass(frozen=True)
+class Submission:
+    """The bundle ``evaluate`` wrote and verified."""
+
+    path: str
+    sha256: str
+    size: int
+    signed: bool
+    fingerprint: str | None
+    partial: tuple[str, ...]  # tasks not complete (a partial bundle), empty when complete
+
+
+def default_bundle_path(run_dir: Path) -> Path:
+    """``<run folder>.tar.gz``, beside the run folder."""
+    run_dir = Path(run_dir)
+    return run_dir.with_name(run_dir.name + ".tar.gz")
+
+
+def write_submission(run_dir: Path, dest: Path, sign: Signer | None) -> Submission:
+    """Bundle ``run_dir`` into ``dest`` (signed when ``sign``) and verify it.
+
+    On a verify failure the bundle is removed and the first failing check's code raised:
+    nothing unverified is left where the summary would point.
+    """
+    dest = Path(dest)
+    info = write_bundle(run_dir, dest, sign)
+    report, verified = check_bundle(dest, signature=OwnSignature())
+    if verified is None:
+        bad = report.first_failure()
+        _remove(dest)
+        raise KitError(f"the bundle written failed verify: {bad.name}: {bad.reason}", bad.code)
+    manifest = report.manifest or {}
+    partial = tuple(
+        str(t.get("name")) for t in ((manifest.get("partial") or {}).get("tasks") or [])
+    )
+    fingerprint = report.verdict.fingerprint if report.verdict is not None else None
+    return Submission(info.path, verified.sha256, info.size, info.signed, fingerprint, partial)
+
+
+def _remove(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(path)
+
+
+def unsigned_hint(dest: Path) -> str:
+    """How to sign later what was bundled unsigned."""
+    return f"sign it later: repro-kit sign {dest} --sign ~/.ssh/id_ed25519.pub"
