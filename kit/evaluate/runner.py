@@ -364,7 +364,7 @@ def _run_one(
     _publish(staged_dir, final_dir, name)
     entry.update(
         status="complete",
-        main_score=mt.task_main_score(result),
+        main_score=mt.file_main_score(final_dir / f"{name}.json"),
         duration_seconds=round(time.perf_counter() - t0, 3),
         evaluation_time=result.evaluation_time,
         finished_at=_now(),
