@@ -346,9 +346,9 @@ def _run_one(
     t0 = time.perf_counter()
     mt.set_seeds(opts.seed)
     ds = task.metadata.dataset
-    with record_dataset_loads() as loads:
-        mt.load_task_data(task, opts.offline)
     try:
+        with record_dataset_loads() as loads:
+            mt.load_task_data(task, opts.offline)
         entry["dataset"] = dataset_provenance(
             name, ds["path"], ds.get("revision"), loads.loads, opts.allow_revision_mismatch
         )
