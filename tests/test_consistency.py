@@ -269,6 +269,41 @@ def test_partial_run_is_bundled_marked_and_refused_unless_allowed(
     _expect(_verify(path, key, "--allow-partial"), ExitCode.INCONSISTENT, "does not mark")
 
 
+def test_layouts_come_through_the_protocol(signed: Path) -> None:
+    """What mteb evaluates is asked of a ``TaskLayouts``; the failing line names its version."""
+    from kit.signing.policy import AcceptUnsigned
+    from kit.verify.checks import verify_members
+    from kit.verify.tasklayout import StaticLayouts
+
+    members = read_bundle_archive(signed)
+    sts = {"eval_splits": ["test"], "main_score": "cosine_spearman", "type": "STS"}
+    same = {
+        "STSBenchmark": {**sts, "hf_subsets": ["default"]},
+        "STS12": {**sts, "hf_subsets": ["default"]},
+    }
+    report, _ = verify_members(
+        "b", members, signature=AcceptUnsigned(None), layouts=StaticLayouts("9.9.9", {"": same})
+    )
+    assert report.ok, report.first_failure()
+    wider = {**same, "STS12": {**sts, "hf_subsets": ["default", "en"]}}
+    report, tasks = verify_members(
+        "b", members, signature=AcceptUnsigned(None), layouts=StaticLayouts("9.9.9", {"": wider})
+    )
+    bad = report.first_failure()
+    assert tasks is None and bad.name == "consistency" and bad.code == ExitCode.INCONSISTENT
+    assert bad.reason == (
+        "STS12: split 'test' has subsets ['default'], mteb evaluates ['default', 'en'] "
+        f"(mteb 9.9.9's definition; the bundle was made with mteb {MTEB_VERSION})"
+    )
+    report, _ = verify_members(
+        "b", members, signature=AcceptUnsigned(None), layouts=StaticLayouts("9.9.9", {})
+    )
+    assert (
+        "STSBenchmark: not a task of its task registry in mteb 9.9.9"
+        in report.first_failure().reason
+    )
+
+
 # ---------------------------------------------------------------- random structural mutations
 
 _HOSTILE_JSON = [
@@ -283,7 +318,20 @@ _HOSTILE_JSON = [
     b"[]",
     b"",
 ]
-_NAME_CHARS = st.sampled_from([*"abcXYZ09._-/ ", "\x1b", "\n", "\u202e", "é", "\x00", "[/]"])
+_NAME_CHARS = st.sampled_from([*"abcXYZ09._-/ []", "\x1b", "\n", "\u202e", "é", "\x00"])
+
+
+@pytest.fixture(scope="module")
+def warm_layouts(layout_cache: Path) -> None:
+    """mteb imported and the two tasks' layouts cached before the timed cases start."""
+    from kit.verify.tasklayout import default_layouts
+
+    layouts = default_layouts()
+    assert layouts is not None
+    assert set(layouts.lookup(["STSBenchmark", "STS12", "NoSuchTask"], None)) == {
+        "STSBenchmark",
+        "STS12",
+    }
 
 
 def _record_edits(run: dict, raw: dict, meta: dict) -> list:
@@ -309,10 +357,16 @@ def _record_edits(run: dict, raw: dict, meta: dict) -> list:
 @settings(
     max_examples=60,
     deadline=2000,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.filter_too_much,
+    ],
 )
 @given(data=st.data())
-def test_mutations_never_pass_never_crash(signed: Path, key: Path, tmp_path: Path, data) -> None:
+def test_mutations_never_pass_never_crash(
+    signed: Path, key: Path, warm_layouts: None, tmp_path: Path, data
+) -> None:
     members = read_bundle_archive(signed)
     names = sorted(n for n in members if n not in (MANIFEST, SIGNATURE))
     kind = data.draw(st.sampled_from(["drop", "duplicate", "rename", "edit", "json", "name"]))
@@ -348,6 +402,8 @@ def test_mutations_never_pass_never_crash(signed: Path, key: Path, tmp_path: Pat
     elif kind == "json":
         victim = data.draw(st.sampled_from(names))
         changed[victim] = data.draw(st.sampled_from(_HOSTILE_JSON))
+        # an empty run_settings.jsonl says no more than a missing one (it is optional)
+        neutral = victim.endswith("/run_settings.jsonl") and changed[victim] == b""
         changed = _relist(changed, key)
     else:
         run = json.loads(members["run.json"])

@@ -223,13 +223,13 @@ def task_layouts(names: list[str], benchmark: str | None) -> dict[str, dict[str,
     if benchmark:
         try:
             found = {t.metadata.name: t for t in mteb.get_benchmark(benchmark).tasks}
-        except KeyError:
+        except (KeyError, ValueError):
             return {}
     else:
         for name in names:
             try:
                 found[name] = mteb.get_task(name)
-            except KeyError:
+            except (KeyError, ValueError):
                 continue
     return {
         name: {

@@ -38,6 +38,7 @@ def check_consistency(
     problems = [
         *_task_sets(run, manifest, members),
         *_model(run, manifest, members),
+        *_run_settings(run, members),
         *_main_scores(run, tasks),
         *_partial(run, manifest),
     ]
@@ -128,19 +129,37 @@ def _model(run: dict[str, Any], manifest: dict[str, Any], members: dict[str, byt
     if meta_bytes is not None:
         try:
             meta = parse(meta_bytes)
+            if not isinstance(meta, dict):
+                out.append("model_meta.json is not a JSON object")
+            elif (meta.get("name"), meta.get("revision")) != (name, rev):
+                got = f"{meta.get('name')}@{meta.get('revision')}"
+                out.append(f"model_meta.json names model {got}, run.json {want}")
         except JsonRefused as e:
-            meta = None
             out.append(f"model_meta.json: {e}")
-        if meta is not None and (
-            not isinstance(meta, dict) or (meta.get("name"), meta.get("revision")) != (name, rev)
-        ):
-            got = f"{meta.get('name')}@{meta.get('revision')}" if isinstance(meta, dict) else "?"
-            out.append(f"model_meta.json names model {got}, run.json {want}")
     run_digest = model.get("digest") if isinstance(model, dict) else None
     man_digest = m.get("digest")
     if isinstance(run_digest, str) and isinstance(man_digest, str) and run_digest != man_digest:
         out.append(f"model digest: run.json {run_digest}, manifest {man_digest}")
     return out
+
+
+def _run_settings(run: dict[str, Any], members: dict[str, bytes]) -> list[str]:
+    """mteb's run_settings.jsonl: one JSON object a line, each for a task run.json lists."""
+    data = members.get(f"{run['results_dir']}/run_settings.jsonl")
+    if data is None:
+        return []
+    names = {t["name"] for t in run["tasks"]}
+    for i, line in enumerate(data.split(b"\n"), 1):
+        if not line.strip():
+            continue
+        try:
+            item = parse(line)
+        except JsonRefused as e:
+            return [f"run_settings.jsonl line {i}: {e}"]
+        if not isinstance(item, dict) or item.get("task") not in names:
+            what = item.get("task") if isinstance(item, dict) else None
+            return [f"run_settings.jsonl line {i} is not for a task run.json lists ({what!r})"]
+    return []
 
 
 def _main_scores(run: dict[str, Any], tasks: dict[str, Any]) -> list[str]:
