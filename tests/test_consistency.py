@@ -340,7 +340,7 @@ def _record_edits(run: dict, raw: dict, meta: dict) -> list:
         lambda: run["resolved"].update(model="org/other"),
         lambda: run["resolved"].update(revision="0" * 40),
         lambda: run["model"].update(name="org/other"),
-        lambda: run["tasks"][0].update(main_score=run["tasks"][0]["main_score"] + 1e-9),
+        lambda: run["tasks"][0].update(main_score=run["tasks"][0]["main_score"] + 1e-6),
         lambda: run["tasks"][1].update(status="failed"),
         lambda: run["tasks"][0].update(eval_splits=["validation"]),
         lambda: run["tasks"][0].update(type="Retrieval"),
