@@ -28,6 +28,8 @@ class ExitCode(IntEnum):
     SCORES = 13  # manifest scores differ from those recomputed from mteb's raw files
     REFERENCE = 14  # scores differ from the reference beyond the tolerance
     SHARDS = 15  # shard bundles disagree (model, options, plan) or do not cover every task once
+    INCONSISTENT = 16  # the bundle's records disagree (tasks, model, scores, splits, status)
+    PARTIAL = 17  # a task or the run is not complete (failed, pending, interrupted)
     MODEL_DIGEST = 18  # model files differ from the bundle's content digest (re-run, export)
     # signatures
     UNSIGNED = 20  # no signature and --allow-unsigned not given

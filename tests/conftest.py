@@ -56,6 +56,7 @@ def hf_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def kit_env(hf_home: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "REPRO_KIT_DEBUG"))}
     env.update(HF_HOME=str(hf_home), HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
+    env.setdefault("XDG_CACHE_HOME", str(Path(hf_home).parent / "xdg-cache"))  # mteb task layouts
     env.update(extra)
     return env
 

@@ -119,7 +119,9 @@ def test_verify_passes_with_reference(bundle: Path, tmp_path: Path) -> None:
         "records",
         "scores",
         "aggregates",
+        "consistency",
         "summary",
+        "complete",
         "reference",
         "reference means",
     ]

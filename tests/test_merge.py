@@ -22,6 +22,7 @@ from kit.signing.allowed_signers import load_allowed_signers
 from kit.signing.policy import AcceptUnsigned
 from kit.verify.verified import require_verified
 
+from .bundletools import rename_model
 from .conftest import REPO, kit_env, make_hf_home, run_kit
 
 TASKS = ["STSBenchmark", "STS13", "BIOSSES"]
@@ -201,9 +202,7 @@ def test_duplicated_task_is_refused(bundles, runs, tmp_path: Path) -> None:
 def test_shards_of_another_model_are_refused(bundles, runs, tmp_path: Path) -> None:
     other = tmp_path / "other"
     shutil.copytree(runs["s2"], other)
-    run = _run(other)
-    run["resolved"]["model"] = "sentence-transformers/all-MiniLM-L12-v2"
-    (other / "run.json").write_text(json.dumps(run))
+    rename_model(other, "sentence-transformers/all-MiniLM-L12-v2")  # consistently: it verifies
     tampered = tmp_path / "other.tar.gz"
     assert run_kit(["bundle", str(other), "-o", str(tampered)], tmp_path).returncode == 0
     proc = _merge(

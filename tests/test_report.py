@@ -28,6 +28,7 @@ from kit.publish.markdown import md, render_md
 from kit.publish.report import build_report
 from kit.signing.policy import AcceptUnsigned, policy_for
 from kit.verify.verified import VerifiedBundle, require_verified
+from tests.bundletools import rename_model
 from tests.conftest import REFERENCE_DIR, run_kit
 
 REF = REFERENCE_DIR / "sentence-transformers__all-MiniLM-L6-v2.json"
@@ -422,9 +423,7 @@ def test_unsigned_bundle_and_escaping(biosses_run: Path, hf_home: Path, tmp_path
     run = tmp_path / "run"
     shutil.copytree(biosses_run, run)
     evil = 'evil/<script>alert(1)</script>"><img src=x onerror=alert(2)>|x|*y*'
-    rec = json.loads((run / "run.json").read_text())
-    rec["resolved"]["model"] = evil
-    (run / "run.json").write_text(json.dumps(rec))
+    rename_model(run, evil)  # everywhere, so that the bundle is consistent and verifies
     bundle = tmp_path / "evil.tar.gz"
     proc = run_kit(["bundle", str(run), "-o", str(bundle)], hf_home)
     assert proc.returncode == 0, proc.stderr

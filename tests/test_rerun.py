@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import shutil
@@ -15,6 +14,7 @@ import pytest
 from kit.errors import ExitCode, KitError
 from kit.rerun.plan import choose_image
 from kit.rerun.sample import draw
+from tests.bundletools import fan_out
 from tests.conftest import make_hf_home, run_kit
 from tests.test_container import _docker_ok, cpu_image  # noqa: F401  (fixture)
 
@@ -171,28 +171,6 @@ def test_sample_draw_is_seeded_and_prefers_cheap_tasks() -> None:
         draw(costs, 57, 1)
 
 
-def _fan_out(src: Path, dest: Path, names: list[str], types: dict[str, str]) -> Path:
-    """A run folder under the given task names, each with a copy of a real result file."""
-    run = json.loads((src / "run.json").read_text())
-    template = next(t for t in run["tasks"] if t["name"] == "STSBenchmark")
-    raw = json.loads((src / template["result_file"]).read_text())
-    results = dest / run["results_dir"]
-    results.mkdir(parents=True)
-    tasks = []
-    for i, name in enumerate(names):
-        r = copy.deepcopy(raw)
-        r["task_name"] = name
-        r["scores"]["test"][0]["main_score"] = round(0.5 + i / 200, 6)
-        (results / f"{name}.json").write_text(json.dumps(r))
-        t = copy.deepcopy(template)
-        t.update(name=name, type=types[name], result_file=f"{run['results_dir']}/{name}.json")
-        tasks.append(t)
-    run["tasks"], run["resolved"]["tasks"] = tasks, names
-    (dest / "run.json").write_text(json.dumps(run))
-    shutil.copy(src / "environment.json", dest / "environment.json")
-    return dest
-
-
 def test_cli_sample_picks_the_same_cheap_tasks_of_a_56_task_bundle(
     sts_run: Path, hf_home: Path, tmp_path: Path
 ) -> None:
@@ -200,9 +178,7 @@ def test_cli_sample_picks_the_same_cheap_tasks_of_a_56_task_bundle(
 
     tasks = mteb.get_benchmark("MTEB(eng, v1)").tasks
     names = [t.metadata.name for t in tasks]
-    run = _fan_out(
-        sts_run, tmp_path / "wide", names, {t.metadata.name: t.metadata.type for t in tasks}
-    )
+    run = fan_out(sts_run, tmp_path / "wide", list(tasks), "MTEB(eng, v1)", "STSBenchmark")
     bundle = _bundle(run, tmp_path / "wide.tar.gz", hf_home)
     args = ["verify", str(bundle), "--allow-unsigned", "--rerun", "--sample", "2", "--seed", "1"]
     picks = []

@@ -59,8 +59,6 @@ def collect_run_files(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any], di
     run_dir = Path(run_dir)
     run = _load_record(run_dir, "run")
     env = _load_record(run_dir, "environment")
-    if run["status"] != "complete":
-        raise _invalid(f"run status is '{run['status']}'; finish it with repro-kit evaluate first")
     members: dict[str, bytes] = {
         "run.json": (run_dir / "run.json").read_bytes(),
         "environment.json": (run_dir / "environment.json").read_bytes(),
@@ -70,7 +68,7 @@ def collect_run_files(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any], di
         raise _invalid("results_dir must be a relative path inside the run folder")
     for task in run["tasks"]:
         if task["status"] != "complete":
-            raise _invalid(f"task {task['name']} is {task['status']}")
+            continue  # a partial run: the manifest says so (``partial_marking``)
         rel = PurePosixPath(task["result_file"])
         if rel.parent != results_dir:
             raise _invalid(f"{task['name']}: result file outside {results_dir}")
@@ -87,10 +85,29 @@ def collect_run_files(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any], di
     return run, env, members
 
 
+def partial_marking(run: dict[str, Any]) -> dict[str, Any] | None:
+    """The manifest's ``partial`` object: the run's status and every task not complete.
+
+    None when the run and all its tasks are complete.
+    """
+    left = [t for t in run["tasks"] if t["status"] != "complete"]
+    if run["status"] == "complete" and not left:
+        return None
+    tasks = []
+    for t in left:
+        entry = {"name": t["name"], "status": t["status"]}
+        if isinstance(t.get("error"), str):
+            entry["error"] = t["error"]
+        tasks.append(entry)
+    return {"status": run["status"], "tasks": tasks}
+
+
 def task_entries(run: dict[str, Any], members: dict[str, bytes]) -> dict[str, Any]:
-    """Every task's scores recomputed from mteb's raw result file."""
+    """Every complete task's scores recomputed from mteb's raw result file."""
     out = {}
     for task in run["tasks"]:
+        if task["status"] != "complete":
+            continue
         raw_bytes = members.get(task["result_file"])
         if raw_bytes is None:
             raise ScoreError(f"{task['name']}: {task['result_file']} not in bundle")
@@ -179,7 +196,7 @@ def build_manifest(
 ) -> dict[str, Any]:
     tasks = task_entries(run, members)
     model = run.get("model") or {}
-    return {
+    manifest = {
         "format": MANIFEST_FORMAT,
         "format_version": MANIFEST_FORMAT_VERSION,
         "kit_version": __version__,
@@ -202,6 +219,10 @@ def build_manifest(
             for name, data in sorted(members.items())
         },
     }
+    partial = partial_marking(run)
+    if partial is not None:
+        manifest["partial"] = partial
+    return manifest
 
 
 def manifest_bytes(manifest: dict[str, Any]) -> bytes:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from kit.bundle import schemas
 from kit.bundle.archive import write_deterministic_targz
@@ -40,12 +42,14 @@ def bundle_members(run_dir: Path, sign: Signer | None = None) -> dict[str, bytes
 
 @dataclass(frozen=True)
 class BundleInfo:
-    """What ``write_bundle`` wrote: the file, its member count, whether signed, its size."""
+    """What ``write_bundle`` wrote: the file, its member count, whether signed, its size, and
+    the manifest's partial marking (None for a complete run)."""
 
     path: str
     members: int
     signed: bool
     size: int
+    partial: dict[str, Any] | None = None
 
 
 def write_bundle(run_dir: Path, dest: Path, sign: Signer | None = None) -> BundleInfo:
@@ -60,7 +64,8 @@ def write_bundle(run_dir: Path, dest: Path, sign: Signer | None = None) -> Bundl
         write_deterministic_targz(members, dest)
     except OSError as e:
         raise KitError(f"cannot write {dest}: {e.strerror or e}", ExitCode.OUTPUT) from None
-    return BundleInfo(str(dest), len(members), SIGNATURE in members, dest.stat().st_size)
+    partial = json.loads(members[MANIFEST]).get("partial")
+    return BundleInfo(str(dest), len(members), SIGNATURE in members, dest.stat().st_size, partial)
 
 
 def add_signature(members: dict[str, bytes], sign: Signer) -> dict[str, bytes]:

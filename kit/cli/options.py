@@ -142,6 +142,12 @@ def trust_options(*, always_accept_unsigned: bool = False) -> Callable[[F], F]:
     return decorate
 
 
+def partial_option(*, help_text: str) -> Callable[[F], F]:
+    """Add --allow-partial (accept a bundle whose run or a task is not complete); pass
+    ``allow_partial``. Commands that must never take a partial bundle leave it out."""
+    return click.option("--allow-partial", "allow_partial", is_flag=True, help=help_text)
+
+
 # -- signing ------------------------------------------------------------------------------------
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from kit.cli.options import tolerance_options, trust_options
+from kit.cli.options import partial_option, tolerance_options, trust_options
 from kit.errors import ExitCode, KitError
 
 
@@ -34,6 +34,7 @@ from kit.errors import ExitCode, KitError
 )
 @tolerance_options
 @trust_options(always_accept_unsigned=True)
+@partial_option(help_text="Report on a partial bundle (the page says which tasks are missing).")
 def report(
     bundle_file: Path,
     against: Path | None,
@@ -42,6 +43,7 @@ def report(
     tolerance: float,
     mean_tolerance: float,
     policy: Any,
+    allow_partial: bool,
 ) -> None:
     """Verify BUNDLE_FILE, then show its scores, named means and deltas against a reference."""
     from kit.publish.report import build_report
@@ -50,7 +52,9 @@ def report(
     if dest is not None and dest.is_dir():
         raise KitError(f"{dest} is a folder; give a file name such as report.html", ExitCode.USAGE)
     fmt = fmt or ("md" if dest is not None and dest.suffix.lower() == ".md" else "html")
-    verified = require_verified(bundle_file, policy, "refusing to report on bundle")
+    verified = require_verified(
+        bundle_file, policy, "refusing to report on bundle", allow_partial=allow_partial
+    )
     model = build_report(
         verified, against=against, tolerance=tolerance, mean_tolerance=mean_tolerance
     )

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from kit.cli.options import Signer, signing_options
+from kit.cli.options import Signer, echo_err, signing_options
 from kit.errors import ExitCode, KitError
 
 
@@ -29,8 +29,14 @@ def bundle(run_dir: Path, dest: Path, signer: Signer | None) -> None:
     info = write_bundle(run_dir, dest, signer)
     click.echo(
         f"wrote {info.path} ({info.members} files, {info.size} bytes"
-        f"{', signed' if info.signed else ', unsigned'})"
+        f"{', signed' if info.signed else ', unsigned'}{', PARTIAL' if info.partial else ''})"
     )
+    if info.partial:
+        echo_err(
+            f"repro-kit: bundle is partial (run {info.partial['status']}; "
+            + (", ".join(f"{t['name']} {t['status']}" for t in info.partial["tasks"]) or "no task")
+            + "): verify and report need --allow-partial; export and merge refuse it"
+        )
 
 
 @click.command("sign")
@@ -50,7 +56,9 @@ def sign_cmd(bundle_file: Path, signer: Signer, dest: Path | None) -> None:
     from kit.signing.policy import AcceptUnsigned
     from kit.verify.verified import require_verified
 
-    verified = require_verified(bundle_file, AcceptUnsigned(None), "refusing to sign")
+    verified = require_verified(
+        bundle_file, AcceptUnsigned(None), "refusing to sign", allow_partial=True
+    )
     members = add_signature(dict(verified.members), signer)
     write_deterministic_targz(members, dest or bundle_file)
     click.echo(f"signed {dest or bundle_file}")

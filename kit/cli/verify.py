@@ -19,6 +19,7 @@ from kit.cli.options import (
     env_offline,
     go_offline,
     make_signer,
+    partial_option,
     split_tasks,
     tolerance_options,
     trust_options,
@@ -122,6 +123,10 @@ def rerun_options(fn: F) -> F:
 )
 @tolerance_options
 @trust_options()
+@partial_option(
+    help_text="Pass a partial bundle (a task failed or did not run), saying it is partial; "
+    "not with --rerun."
+)
 @rerun_options
 def verify(
     bundle_file: Path,
@@ -130,9 +135,11 @@ def verify(
     tolerance: float,
     mean_tolerance: float,
     policy: Any,
+    allow_partial: bool,
     rerun_opts: dict[str, Any] | None,
 ) -> None:
-    """Check a bundle: archive safety, signature, schema, integrity, scores, reference.
+    """Check a bundle: archive safety, signature, schema, integrity, scores, consistency,
+    completeness, reference.
 
     With --rerun, then re-run tasks of it and compare the scores (exit 31 on a mismatch).
     """
@@ -149,8 +156,13 @@ def verify(
         reference=ref,
         tolerance=tolerance,
         mean_tolerance=mean_tolerance,
+        allow_partial=allow_partial,
     )
     result = None
+    if rerun_opts is not None and verified is not None and verified.partial is not None:
+        raise KitError(
+            f"refusing to re-run {bundle_file}: it is a partial bundle", ExitCode.PARTIAL
+        )
     if rerun_opts is not None and verified is not None:
         result = _rerun(verified, report, rerun_opts, tolerance, signer)
     if as_json:
@@ -177,6 +189,8 @@ def _hint(code: ExitCode, policy: Any, signed: bool) -> str:
         return " (give --allowed-signers or --public-key)"
     if code == ExitCode.UNSIGNED:
         return " (pass --allow-unsigned to check it anyway)"
+    if code == ExitCode.PARTIAL:
+        return " (pass --allow-partial to accept it as partial)"
     return ""
 
 

@@ -175,11 +175,51 @@ def run_task(model: Any, task: Any, staging: Path, encode_kwargs: dict[str, Any]
     return result.task_results[0]
 
 
-def task_main_score(task_result: Any) -> float:
-    return float(task_result.get_score())
-
-
 def mteb_version() -> str:
     import mteb
 
     return mteb.__version__
+
+
+def file_main_score(path: Path) -> float:
+    """A task's main score as mteb reads it back from the result file it wrote.
+
+    mteb rounds the scores it writes (6 digits); the run record keeps this value, so it equals
+    the score recomputed from the bundled file.
+    """
+    import mteb
+
+    return float(mteb.TaskResult.from_disk(path).get_score())
+
+
+def task_layouts(names: list[str], benchmark: str | None) -> dict[str, dict[str, Any]]:
+    """What mteb evaluates for each task: eval splits, subsets, main score, type.
+
+    Tasks are taken from ``benchmark`` when given (benchmarks may narrow splits and
+    subsets), else by name. Names mteb does not know are left out.
+    """
+    import mteb
+
+    quiet_libraries()
+    found: dict[str, Any] = {}
+    if benchmark:
+        try:
+            found = {t.metadata.name: t for t in mteb.get_benchmark(benchmark).tasks}
+        except (KeyError, ValueError):
+            return {}
+    else:
+        for name in names:
+            try:
+                found[name] = mteb.get_task(name)
+            except (KeyError, ValueError):
+                continue
+    return {
+        name: {
+            "eval_splits": list(task.eval_splits),
+            "hf_subsets": list(task.hf_subsets),
+            "main_score": task.metadata.main_score,
+            "type": task.metadata.type,
+        }
+        for name, task in found.items()
+        if name in names or benchmark
+    }

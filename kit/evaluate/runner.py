@@ -339,9 +339,9 @@ def _run_one(
     t0 = time.perf_counter()
     mt.set_seeds(opts.seed)
     ds = task.metadata.dataset
-    with record_dataset_loads() as loads:
-        mt.load_task_data(task, opts.offline)
     try:
+        with record_dataset_loads() as loads:
+            mt.load_task_data(task, opts.offline)
         entry["dataset"] = dataset_provenance(
             name, ds["path"], ds.get("revision"), loads.loads, opts.allow_revision_mismatch
         )
@@ -359,7 +359,7 @@ def _run_one(
     _publish(staged_dir, final_dir, name)
     entry.update(
         status="complete",
-        main_score=mt.task_main_score(result),
+        main_score=mt.file_main_score(final_dir / f"{name}.json"),
         duration_seconds=round(time.perf_counter() - t0, 3),
         evaluation_time=result.evaluation_time,
         finished_at=_now(),

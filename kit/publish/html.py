@@ -98,6 +98,11 @@ def render_html(model: dict[str, Any]) -> str:
 def verdict_text(model: dict[str, Any]) -> tuple[str, str]:
     """(css class, one-line verdict) shared by the HTML and Markdown renderers."""
     s = model["summary"]
+    part = model.get("partial")
+    if part is not None:
+        left = ", ".join(f"{t['name']} {t['status']}" for t in part["tasks"]) or "no task"
+        _, text = verdict_text({**model, "partial": None})
+        return "fail", f"PARTIAL bundle (run {part['status']}; {left}); {text}"
     if model.get("against") is None:
         return "none", f"{s['n_tasks']} task(s); no reference given (use --against)"
     tol, mtol = model["tolerance"], model["mean_tolerance"]

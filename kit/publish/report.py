@@ -69,6 +69,7 @@ def build_report(
         "published_means": (against_info or {}).get("published_means", []),
         "summary": {**_summary(rows, means), "only_against": _only_against(tasks, ref)},
         "environment": environment_rows(manifest),
+        "partial": manifest.get("partial"),
     }
 
 

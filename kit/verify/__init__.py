@@ -1,9 +1,10 @@
 """Check a bundle and compare its scores: the gate every consumer of a bundle goes through.
 
-``checks`` (archive, signature, schema, integrity, records, scores, aggregates, summary,
-reference, in order, as a ``VerifyReport``; ``check_bundle``/``require_verified`` hand on a
-``VerifiedBundle``), ``reference`` (published scores and the tolerance comparison),
-``compare`` (why two runs differ: environment first, then score deltas).
+``checks`` (archive, signature, schema, integrity, records, scores, aggregates, consistency,
+summary, complete, reference, in order, as a ``VerifyReport``; ``check_bundle``/
+``require_verified`` hand on a ``VerifiedBundle``), ``consistency`` (the records agree, with
+mteb's task layouts from ``tasklayout``), ``reference`` (published scores and the tolerance
+comparison), ``compare`` (why two runs differ: environment first, then score deltas).
 Layer 2: may import ``kit.bundle``, ``kit.signing``, ``kit.evaluate`` and layer 0; never
 ``kit.rerun``, ``kit.publish`` or ``kit.cli``.
 """

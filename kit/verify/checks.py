@@ -1,4 +1,4 @@
-"""Verify a bundle: archive safety, signature, schema, integrity, scores, reference.
+"""Verify a bundle: archive safety, signature, schema, integrity, scores, consistency, reference.
 
 Each step yields a ``Check``; the report's exit code is that of the first failure, in the
 order above. Nothing is extracted to disk: members are read into memory with limits.
@@ -25,7 +25,9 @@ from kit.bundle.scores import ScoreError, close
 from kit.errors import ExitCode, KitError
 from kit.fsio import sha256_bytes
 from kit.signing.policy import NoTrustAnchor, SignaturePolicy, SignatureVerdict
+from kit.verify.consistency import check_consistency
 from kit.verify.reference import Reference, compare_with_reference
+from kit.verify.tasklayout import TaskLayouts, default_layouts
 
 
 @dataclass
@@ -90,12 +92,16 @@ def verify_members(
     reference: Reference | None = None,
     tolerance: float = 0.001,
     mean_tolerance: float = 0.005,
+    allow_partial: bool = False,
+    layouts: TaskLayouts | None = None,
 ) -> tuple[VerifyReport, dict[str, Any] | None]:
     """Run every check after the archive step on a bundle's ``members``, in the fixed order.
 
     Returns the report (its first failure decides the exit code) and the task scores
     recomputed from mteb's raw files (None when the checks stopped before them).
-    ``label`` names the bundle in the report.
+    ``label`` names the bundle in the report; a partial bundle fails (PARTIAL) unless
+    ``allow_partial``; ``layouts`` says what mteb evaluates per task (default: the installed
+    mteb's, cached).
     """
     report = VerifyReport(label)
     report.add("archive", True, f"{len(members)} members, safe")
@@ -111,9 +117,20 @@ def verify_members(
         return report, None
     assert report.run is not None and report.environment is not None
     tasks = _check_scores(report, members, manifest, report.run)
-    if tasks is not None:
-        _check_summary(report, members, manifest, report.run, report.environment)
-    if reference is not None and tasks is not None:
+    if tasks is None:
+        return report, None
+    problems, summary = check_consistency(
+        report.run, manifest, members, tasks, layouts or default_layouts()
+    )
+    if problems:
+        more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
+        report.add("consistency", False, problems[0] + more, ExitCode.INCONSISTENT)
+        return report, None
+    report.add("consistency", True, summary)
+    if not _check_summary(report, members, manifest, report.run, report.environment):
+        return report, None
+    _check_complete(report, manifest, allow_partial)
+    if reference is not None:
         _check_reference(report, tasks, reference, tolerance, mean_tolerance)
     return report, tasks
 
@@ -299,6 +316,21 @@ def _check_summary(
             ExitCode.INTEGRITY,
         )
     return report.add("summary", True, "model, environment and task summaries match the records")
+
+
+def _check_complete(report: VerifyReport, manifest: dict[str, Any], allow_partial: bool) -> bool:
+    """A partial bundle (a task or the run not complete) fails unless partial ones are allowed."""
+    partial = manifest.get("partial")
+    if partial is None:
+        return report.add("complete", True, f"all {len(manifest['tasks'])} tasks complete")
+    left = ", ".join(f"{t['name']} {t['status']}" for t in partial["tasks"]) or "no task"
+    what = (
+        f"partial bundle: run {partial['status']}; {left}; "
+        f"{len(manifest['tasks'])} of {len(manifest['tasks_requested'])} tasks complete"
+    )
+    if allow_partial:
+        return report.add("complete", True, f"{what} (partial allowed)")
+    return report.add("complete", False, what, ExitCode.PARTIAL)
 
 
 def _check_reference(

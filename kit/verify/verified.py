@@ -53,6 +53,11 @@ class VerifiedBundle:
     signer: SignerInfo
     report: VerifyReport
 
+    @property
+    def partial(self) -> dict[str, Any] | None:
+        """The manifest's partial marking (tasks not complete), None for a complete bundle."""
+        return self.manifest.get("partial")
+
 
 def check_bundle(
     path: Path,
@@ -61,10 +66,12 @@ def check_bundle(
     reference: Reference | None = None,
     tolerance: float = 0.001,
     mean_tolerance: float = 0.005,
+    allow_partial: bool = False,
 ) -> tuple[VerifyReport, VerifiedBundle | None]:
     """Read the bundle at ``path`` once and verify it.
 
-    Returns the ordered report and, when every check passed, the ``VerifiedBundle``.
+    Returns the ordered report and, when every check passed, the ``VerifiedBundle``. A
+    partial bundle fails (PARTIAL) unless ``allow_partial``.
     """
     path = Path(path)
     try:
@@ -81,6 +88,7 @@ def check_bundle(
         reference=reference,
         tolerance=tolerance,
         mean_tolerance=mean_tolerance,
+        allow_partial=allow_partial,
     )
     if not report.ok or tasks is None or report.manifest is None:
         return report, None
@@ -107,6 +115,7 @@ def verify_bundle(
     reference: Reference | None = None,
     tolerance: float = 0.001,
     mean_tolerance: float = 0.005,
+    allow_partial: bool = False,
 ) -> VerifyReport:
     """The ordered verify report of the bundle at ``path`` (see ``check_bundle``)."""
     report, _ = check_bundle(
@@ -115,20 +124,23 @@ def verify_bundle(
         reference=reference,
         tolerance=tolerance,
         mean_tolerance=mean_tolerance,
+        allow_partial=allow_partial,
     )
     return report
 
 
-def require_verified(path: Path, signature: SignaturePolicy | None, refusal: str) -> VerifiedBundle:
+def require_verified(
+    path: Path, signature: SignaturePolicy | None, refusal: str, *, allow_partial: bool = False
+) -> VerifiedBundle:
     """The verified bundle at ``path``, or KitError with the first failing check's code.
 
     ``refusal`` starts the error message, e.g. ``"refusing to export"``; a missing file is
-    NOT_FOUND.
+    NOT_FOUND; a partial bundle is PARTIAL unless ``allow_partial``.
     """
     path = Path(path)
     if not path.exists():
         raise KitError(f"{path} not found", ExitCode.NOT_FOUND)
-    report, verified = check_bundle(path, signature=signature)
+    report, verified = check_bundle(path, signature=signature, allow_partial=allow_partial)
     if verified is None:
         bad = report.first_failure()
         raise KitError(f"{refusal} {path}: {bad.name}: {bad.reason}", bad.code)

@@ -1,0 +1,138 @@
+"""What mteb evaluates for each task (splits, subsets, main score, type), cached per mteb version.
+
+Importing mteb costs seconds; verify takes milliseconds. ``MtebLayouts`` keeps each task's
+layout in a user cache file (``$XDG_CACHE_HOME/repro-kit/mteb-tasks-<version>.json``, else
+``~/.cache/repro-kit/``), written atomically, and asks mteb only for the tasks asked and missing.
+Tests pass any object with the ``TaskLayouts`` shape (``StaticLayouts``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Mapping, Sequence
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Protocol
+
+from kit.bundle.jsonread import JsonRefused, parse
+from kit.fsio import atomic_write_json
+
+#: benchmark ("" for tasks by name) -> task name -> layout
+Layout = dict[str, Any]
+_FIELDS = {"eval_splits": list, "hf_subsets": list, "main_score": str, "type": str}
+_CACHE_FORMAT = "repro-kit/mteb-tasks"
+
+
+class TaskLayouts(Protocol):
+    """Where task layouts come from: the mteb version and a lookup by name."""
+
+    mteb_version: str
+
+    def lookup(self, names: Sequence[str], benchmark: str | None) -> dict[str, Layout]:
+        """Layouts of ``names`` (as ``benchmark`` defines them); unknown names left out."""
+        ...
+
+
+class StaticLayouts:
+    """Fixed layouts (for tests): ``{benchmark or "": {name: layout}}``."""
+
+    def __init__(self, mteb_version: str, layouts: Mapping[str, Mapping[str, Layout]]) -> None:
+        self.mteb_version = mteb_version
+        self._layouts = layouts
+
+    def lookup(self, names: Sequence[str], benchmark: str | None) -> dict[str, Layout]:
+        known = self._layouts.get(benchmark or "", {})
+        return {n: dict(known[n]) for n in names if n in known}
+
+
+def cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/repro-kit`` (absolute only), else ``~/.cache/repro-kit``."""
+    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    base = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".cache"
+    return base / "repro-kit"
+
+
+def installed_mteb_version() -> str | None:
+    """The installed mteb's version, read from its metadata (mteb is not imported)."""
+    try:
+        return metadata.version("mteb")
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _valid(layout: Any) -> bool:
+    return isinstance(layout, dict) and all(
+        isinstance(layout.get(k), t) for k, t in _FIELDS.items()
+    )
+
+
+class MtebLayouts:
+    """Layouts from the installed mteb, through a per-version cache file.
+
+    ``fetch`` (names, benchmark) -> layouts is mteb itself by default; a cache that cannot be
+    read is refilled, one that cannot be written is skipped.
+    """
+
+    def __init__(
+        self,
+        mteb_version: str,
+        directory: Path | None = None,
+        fetch: Callable[[list[str], str | None], dict[str, Layout]] | None = None,
+    ) -> None:
+        self.mteb_version = mteb_version
+        safe = re.sub(r"[^A-Za-z0-9._+-]", "_", mteb_version)
+        self.path = (directory or cache_dir()) / f"mteb-tasks-{safe}.json"
+        self._fetch = fetch
+        self._data: dict[str, dict[str, Layout]] | None = None
+
+    def _load(self) -> dict[str, dict[str, Layout]]:
+        if self._data is None:
+            self._data = {}
+            try:
+                raw = parse(self.path.read_bytes())
+            except (OSError, JsonRefused):
+                raw = None
+            if (
+                isinstance(raw, dict)
+                and raw.get("format") == _CACHE_FORMAT
+                and raw.get("mteb_version") == self.mteb_version
+                and isinstance(raw.get("layouts"), dict)
+            ):
+                for bench, tasks in raw["layouts"].items():
+                    if isinstance(tasks, dict):
+                        self._data[bench] = {n: v for n, v in tasks.items() if _valid(v)}
+        return self._data
+
+    def lookup(self, names: Sequence[str], benchmark: str | None) -> dict[str, Layout]:
+        data = self._load()
+        known = data.setdefault(benchmark or "", {})
+        missing = [n for n in dict.fromkeys(names) if n not in known]
+        if missing:
+            fetched = self._mteb(missing, benchmark)
+            fresh = {n: v for n, v in fetched.items() if _valid(v) and n not in known}
+            if fresh:
+                known.update(fresh)
+                self._save()
+        return {n: dict(known[n]) for n in names if n in known}
+
+    def _mteb(self, names: list[str], benchmark: str | None) -> dict[str, Layout]:
+        if self._fetch is not None:
+            return self._fetch(names, benchmark)
+        from kit.evaluate.mteb_adapter import task_layouts
+
+        return task_layouts(names, benchmark)
+
+    def _save(self) -> None:
+        body = {"format": _CACHE_FORMAT, "mteb_version": self.mteb_version, "layouts": self._data}
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_json(self.path, body)
+        except OSError:
+            pass  # a read-only home: verify still works, only slower next time
+
+
+def default_layouts() -> TaskLayouts | None:
+    """The installed mteb's layouts (cached), or None when mteb is not installed."""
+    version = installed_mteb_version()
+    return None if version is None else MtebLayouts(version)
