@@ -10,10 +10,14 @@ from typing import Any
 
 import click
 
-from kit.cli.options import env_offline, go_offline, split_tasks
+from kit.cli.options import SIGNING_KEY_ENV, env_offline, go_offline, make_signer, split_tasks
 from kit.errors import ExitCode, KitError
 from kit.evaluate.options import DEFAULT_MODEL, DEFAULT_TASKS, DEVICES, PRECISIONS, EvalOptions
 
+SIGN_HELP_EVAL = (
+    "Sign the bundle with this SSH key: a private key file, or a .pub whose key ssh-agent "
+    f"holds (default: ${SIGNING_KEY_ENV})."
+)
 FULL_BENCHMARK_HINT = (
     'Full benchmark: repro-kit evaluate MODEL --benchmark "MTEB(eng, v2)" (41 tasks, hours on a '
     "CPU; a GPU image is advised)."
@@ -80,6 +84,21 @@ FULL_BENCHMARK_HINT = (
     metavar="TASK,...",
     help="mteb task names a new model was trained on (model_meta; zero-shot marking).",
 )
+@click.option(
+    "--bundle",
+    "bundle_path",
+    type=click.Path(path_type=Path),
+    help="Where to write the signed bundle (default: <output>.tar.gz beside the run folder).",
+)
+@click.option("--no-bundle", is_flag=True, help="Stop at the run folder (bundle it later).")
+@click.option("--sign", "key", metavar="KEY", type=click.Path(path_type=Path), help=SIGN_HELP_EVAL)
+@click.option("--passphrase-env", metavar="VAR", help="Read the key's passphrase from VAR.")
+@click.option("--no-sign", is_flag=True, help=f"Do not sign, even if {SIGNING_KEY_ENV} is set.")
+@click.option(
+    "--allow-unsigned",
+    is_flag=True,
+    help="If signing fails, still write the bundle, unsigned (exit 25 all the same).",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 @click.option("--json", "as_json", is_flag=True, help="Print the final summary as JSON on stdout.")
 def evaluate(
@@ -102,6 +121,12 @@ def evaluate(
     allow_dirty: bool,
     release_date: str | None,
     training_datasets: str | None,
+    bundle_path: Path | None,
+    no_bundle: bool,
+    key: Path | None,
+    passphrase_env: str | None,
+    no_sign: bool,
+    allow_unsigned: bool,
     quiet: bool,
     as_json: bool,
 ) -> None:
@@ -109,8 +134,23 @@ def evaluate(
 
     MODEL is an mteb-registered name, a local model folder (./my-model, with --model-name
     ORG/NAME) or an unregistered hub id. With no MODEL and no tasks, runs the embedded
-    default: all-MiniLM-L6-v2 on STSBenchmark.
+    default: all-MiniLM-L6-v2 on STSBenchmark. Ends by writing the run's bundle (signed with
+    --sign or $REPRO_KIT_SIGNING_KEY) and verifying it.
     """
+    if no_sign and key is not None:
+        raise KitError("give --sign KEY or --no-sign, not both", ExitCode.USAGE)
+    if no_bundle and (key is not None or bundle_path is not None):
+        raise KitError(
+            "--no-bundle: nothing to sign or write (drop --sign/--bundle)", ExitCode.USAGE
+        )
+    signer, sign_error = None, None
+    if not no_bundle and not no_sign:
+        try:  # before the evaluation: a key problem is found in seconds, not after hours
+            signer = make_signer(key, passphrase_env)
+        except KitError as e:
+            if e.code != ExitCode.KEY_ERROR or not allow_unsigned:
+                raise
+            sign_error = e.message
     task_names = split_tasks(tasks)
     if benchmark and task_names:
         raise KitError("give --benchmark or --tasks, not both", ExitCode.USAGE)
@@ -151,26 +191,78 @@ def evaluate(
         training_datasets=split_tasks(training_datasets),
     )
     from kit.cli.progress import TqdmReporter
-    from kit.evaluate.runner import run_evaluation
+    from kit.evaluate.runner import default_output, run_evaluation
+    from kit.publish.submission import unsigned_hint
 
     if default_job and not as_json:
         click.echo(f"repro-kit: default job: {DEFAULT_MODEL} on STSBenchmark", err=True)
-    summary = run_evaluation(opts, reporter=None if opts.quiet else TqdmReporter())
-    rec = summary.record
+    failure: KitError | None = None
+    try:
+        summary = run_evaluation(opts, reporter=None if opts.quiet else TqdmReporter())
+        out, rec = summary.output, summary.record
+    except KitError as e:  # a task failed, the others ran: still bundle (partial)
+        out = Path(opts.output) if opts.output else default_output(model_name or opts.model)
+        if e.code != ExitCode.EVALUATION_FAILED or no_bundle or not (out / "run.json").is_file():
+            raise
+        failure, rec = e, json.loads((out / "run.json").read_text())
+    sub = None
+    if not no_bundle:
+        from kit.publish.submission import submit_run
+
+        sub, failed_signing = submit_run(out, bundle_path, signer, allow_unsigned)
+        sign_error = sign_error or failed_signing
     if as_json:
-        click.echo(json.dumps(_summary_json(summary.output, rec), indent=2, sort_keys=True))
-        return
+        click.echo(json.dumps(_summary_json(out, rec, sub), indent=2, sort_keys=True))
+    else:
+        _print_summary(out, rec, sub, default_job)
+    if failure is not None:
+        raise failure
+    if sign_error is not None:
+        raise KitError(
+            f"{sign_error}; the bundle was written unsigned (--allow-unsigned): "
+            f"{unsigned_hint(Path(sub.path) if sub else out)}",
+            ExitCode.KEY_ERROR,
+        )
+
+
+def _print_summary(out: Path, rec: dict[str, Any], sub: Any, default_job: bool) -> None:
+    from kit.publish.submission import unsigned_hint
+
     for t in rec["tasks"]:
         score = t.get("main_score")
         shown = f"{score:.6f}" if score is not None else "-"
         click.echo(f"{t['name']:<40} {t['main_metric']:<20} {shown}  ({t['status']})")
-    click.echo(f"run folder: {summary.output}  (bundle it: repro-kit bundle {summary.output})")
+    click.echo(f"run folder: {out}")
+    if sub is None:
+        click.echo(f"bundle it: repro-kit bundle {out} -o {out}.tar.gz --sign KEY")
+    else:
+        who = f"signed by {sub.fingerprint}" if sub.signed else "UNSIGNED"
+        part = f", PARTIAL ({', '.join(sub.partial)} not complete)" if sub.partial else ""
+        click.echo(f"bundle: {sub.path} ({who}{part}; verified)")
+        click.echo(f"sha256: {sub.sha256}")
+        if sub.partial:
+            click.echo("next: re-run the same command to finish it (the run resumes)")
+        else:
+            click.echo(
+                f"next: attach {sub.path} to the submission; repro-kit export {sub.path} "
+                "--results-repo results"
+                + ("" if sub.signed else f"; {unsigned_hint(Path(sub.path))}")
+            )
     if default_job:
         click.echo(FULL_BENCHMARK_HINT)
 
 
-def _summary_json(output: Path, rec: dict[str, Any]) -> dict[str, Any]:
+def _summary_json(output: Path, rec: dict[str, Any], sub: Any = None) -> dict[str, Any]:
     return {
+        "bundle": None
+        if sub is None
+        else {
+            "path": sub.path,
+            "sha256": sub.sha256,
+            "signed": sub.signed,
+            "fingerprint": sub.fingerprint,
+            "partial": list(sub.partial),
+        },
         "output": str(output),
         "status": rec["status"],
         "model": rec["resolved"]["model"],

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kit.bundle.write import Signer, write_bundle
-from kit.errors import KitError
+from kit.errors import ExitCode, KitError
 from kit.signing.policy import OwnSignature
 from kit.verify.verified import check_bundle
 
@@ -41,11 +41,13 @@ def write_submission(run_dir: Path, dest: Path, sign: Signer | None) -> Submissi
     """Bundle ``run_dir`` into ``dest`` (signed when ``sign``) and verify it.
 
     On a verify failure the bundle is removed and the first failing check's code raised:
-    nothing unverified is left where the summary would point.
+    nothing unverified is left where the summary would point. A run with failed tasks gives
+    a partial bundle (its manifest says which tasks, and why); ``Submission.partial`` names
+    them.
     """
     dest = Path(dest)
     info = write_bundle(run_dir, dest, sign)
-    report, verified = check_bundle(dest, signature=OwnSignature())
+    report, verified = check_bundle(dest, signature=OwnSignature(), allow_partial=True)
     if verified is None:
         bad = report.first_failure()
         _remove(dest)
@@ -66,3 +68,27 @@ def _remove(path: Path) -> None:
 def unsigned_hint(dest: Path) -> str:
     """How to sign later what was bundled unsigned."""
     return f"sign it later: repro-kit sign {dest} --sign ~/.ssh/id_ed25519.pub"
+
+
+def submit_run(
+    run_dir: Path, dest: Path | None, sign: Signer | None, allow_unsigned: bool
+) -> tuple[Submission, str | None]:
+    """``evaluate``'s last step: the verified bundle of ``run_dir`` (default beside it).
+
+    When signing fails (KEY_ERROR: key not in the agent, agent refused...), the run folder is
+    kept and, only with ``allow_unsigned``, the bundle is written unsigned; the signing
+    error is then returned for the caller to report (it exits 25 all the same).
+    """
+    dest = Path(dest) if dest is not None else default_bundle_path(run_dir)
+    try:
+        return write_submission(run_dir, dest, sign), None
+    except KitError as e:
+        if e.code != ExitCode.KEY_ERROR or sign is None:
+            raise
+        if not allow_unsigned:
+            raise KitError(
+                f"{e.message}; no bundle written, the run folder {run_dir} is kept: sign it "
+                f"with repro-kit bundle {run_dir} -o {dest} --sign KEY",
+                ExitCode.KEY_ERROR,
+            ) from None
+        return write_submission(run_dir, dest, None), e.message
