@@ -122,7 +122,11 @@ def evaluate(
 
     if default_job and not as_json:
         click.echo(f"repro-kit: default job: {DEFAULT_MODEL} on STSBenchmark", err=True)
-    summary = run_evaluation(opts, reporter=None if opts.quiet else TqdmReporter())
+    from kit.evaluate.faults import guard
+    from kit.evaluate.runner import default_output
+
+    with guard(opts.output or default_output(opts.model), opts.batch_size):
+        summary = run_evaluation(opts, reporter=None if opts.quiet else TqdmReporter())
     rec = summary.record
     if as_json:
         click.echo(json.dumps(_summary_json(summary.output, rec), indent=2, sort_keys=True))
