@@ -104,15 +104,21 @@ def guard(out: Path | None, batch_size: int | None) -> Iterator[None]:
 
 
 def checkpoint(point: str) -> None:
-    """Test hook: with REPRO_KIT_FAULT_PAUSE=<point>[:<marker>], touch marker, wait 120 s."""
-    spec = os.environ.get("REPRO_KIT_FAULT_PAUSE", "")
-    name, _, marker = spec.partition(":")
-    if name != point:
+    """Test hook: with REPRO_KIT_FAULT_PAUSE=<point>[:<marker>], wait here once.
+
+    The marker file is created on arrival; the wait ends when a test removes it, when a
+    signal arrives (also one held back by ``atomic_step``), or after 120 s.
+    """
+    name, _, marker = os.environ.get("REPRO_KIT_FAULT_PAUSE", "").partition(":")
+    if name != point or point in _state.setdefault("paused", set()):
         return
+    _state["paused"].add(point)
     if marker:
         Path(marker).touch()
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and _state["pending"] is None:
+        if marker and not Path(marker).exists():
+            return
         time.sleep(0.05)
 
 
@@ -178,6 +184,7 @@ def translate(
             f"interrupted by {sig}{where}; {recorded}{resume_hint(out)}", ExitCode.INTERRUPTED
         )
     if isinstance(exc, OSError) and exc.errno in DISK_FULL_ERRNOS:
+        where = where or (f" in {out}" if out is not None and not exc.filename else "")
         what = "disk full" if exc.errno == errno.ENOSPC else "disk quota exceeded"
         return KitError(
             f"{what} writing {exc.filename or 'the output or the HF cache'}{where}: free space "

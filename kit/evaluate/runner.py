@@ -382,13 +382,14 @@ def _run_one(
         raise
     finally:
         task.unload_data()
-    _publish(staged_dir, final_dir, name)
-    entry.update(
-        status="complete",
-        main_score=mt.task_main_score(result),
-        duration_seconds=round(time.perf_counter() - t0, 3),
-        evaluation_time=result.evaluation_time,
-        finished_at=_now(),
-    )
+    with faults.atomic_step():  # a signal waits until the task is published and recorded
+        _publish(staged_dir, final_dir, name)
+        entry.update(
+            status="complete",
+            main_score=mt.task_main_score(result),
+            duration_seconds=round(time.perf_counter() - t0, 3),
+            evaluation_time=result.evaluation_time,
+            finished_at=_now(),
+        )
     entry.pop("error", None)
     reporter.task_finished(name, entry["main_score"], skipped=False)
