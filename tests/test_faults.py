@@ -4,8 +4,9 @@ scores of an uninterrupted run (the session fixtures `biosses_run` and `sts_run`
 
 Faults are real: a 40 KB tmpfs for a full disk, a read-only bind mount (root ignores chmod),
 SIGTERM sent to the real process, truncated arrow and safetensors files and a None sentence
-in a copied HF cache. Where a point cannot be hit by timing (model load, the result move)
-the kit waits there (REPRO_KIT_FAULT_PAUSE) and the test sends the signal from outside.
+in a copied HF cache, `docker kill` of a real container (slow: needs the CPU image). Where
+a point cannot be hit by timing (model load, the result move) the kit waits there
+(REPRO_KIT_FAULT_PAUSE) and the test sends the signal from outside.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import pytest
 from kit.errors import ExitCode
 
 from .conftest import REPO, kit_env, make_hf_home, run_kit
+from .test_container import cpu_image  # noqa: F401 (the session's CPU image, built once)
 
 DATASETS = ("mteb___biosses-sts", "mteb___stsbenchmark-sts", "mteb___sts12-sts")
 ARROW = "datasets/mteb___biosses-sts/default/0.0.0/d3fb88f8f02e40887cd149695127462bbcf29b4a/biosses-sts-test.arrow"  # noqa: E501
@@ -253,3 +255,41 @@ def test_mteb_failure_in_one_task_lets_the_others_finish(
     assert by_name["STSBenchmark"]["status"] == by_name["STS12"]["status"] == "complete"
     assert set(_scores(out)) == {"STSBenchmark", "STS12"}
     _resumes_to(out, cache, {**reference, **_scores(sts_run)}, tasks)
+
+
+@pytest.mark.slow
+@pytest.mark.docker
+def test_docker_kill_during_container_evaluate(
+    cpu_image: str,  # noqa: F811 (the fixture imported above)
+    cache: Path,
+    reference: dict,
+    tmp_path: Path,
+) -> None:
+    """`docker kill` mid-task: 30 with the folder resumable; the same command resumes it."""
+    out = tmp_path / "run"
+    tasks = "BIOSSES,STSBenchmark"
+    args = [sys.executable, "-m", "kit", "container", "evaluate", "--image", cpu_image]
+    args += ["--hf-home", str(cache), "--network", "none", "-o", str(out), "--tasks", tasks, "-q"]
+    proc = subprocess.Popen(
+        args, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+    def biosses_done() -> bool:
+        try:
+            return _record(out)["tasks"][0]["status"] == "complete"
+        except (OSError, ValueError, KeyError):
+            return False
+
+    _wait_for(biosses_done, proc, timeout=600)
+    ids = subprocess.run(
+        ["docker", "ps", "-q", "--filter", f"ancestor={cpu_image}"], capture_output=True, text=True
+    ).stdout.split()
+    assert len(ids) == 1, ids
+    subprocess.run(["docker", "kill", ids[0]], check=True, capture_output=True)
+    line = _one_line(_finish(proc), ExitCode.DOCKER)
+    assert "killed (SIGKILL, exit 137)" in line and f"{out} is resumable" in line
+    _no_half_files(out)
+    again = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert again.returncode == 0, again.stderr
+    assert _record(out)["status"] == "complete"
+    assert _scores(out) == {t: reference[t] for t in tasks.split(",")}

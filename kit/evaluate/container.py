@@ -203,7 +203,7 @@ def run_evaluate(req: RunRequest, log: Log, engine: Engine | None = None) -> int
         command=args,
         mounts=mounts,
         network=req.network,
-        environment={"PYTHONUNBUFFERED": "1", **req.env},
+        environment={"PYTHONUNBUFFERED": "1", "REPRO_KIT_IN_CONTAINER": "1", **req.env},
         user=f"{os.getuid()}:{os.getgid()}",
         gpus=req.gpus,
     )

@@ -163,7 +163,7 @@ def resume_hint(out: Path | None) -> str:
             f"Slurm job {name}: a requeued job resumes by itself (scontrol requeue {name}), "
             f"or resubmit it{folder}"
         )
-    if Path("/.dockerenv").exists() or os.environ.get("REPRO_KIT_IN_CONTAINER"):
+    if os.environ.get("REPRO_KIT_IN_CONTAINER"):  # set by `repro-kit container evaluate`
         return f"in a container: the same repro-kit container evaluate command resumes{folder}"
     return f"run the same command to resume{folder}"
 
