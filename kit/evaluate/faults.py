@@ -210,8 +210,10 @@ def translate(
 
 
 def is_out_of_memory(exc: BaseException) -> bool:
-    """MemoryError (CPU) or torch.OutOfMemoryError (GPU), without importing torch."""
-    return isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError"
+    """MemoryError or torch's CPU allocator failing (CPU), torch.OutOfMemoryError (GPU)."""
+    if isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError":
+        return True
+    return isinstance(exc, RuntimeError) and "DefaultCPUAllocator: can't allocate" in str(exc)
 
 
 def is_resource_fault(exc: BaseException) -> bool:
