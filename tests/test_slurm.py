@@ -340,8 +340,11 @@ def test_a_terminated_shard_requeues_itself_and_resumes(
     assert "interrupted by SIGTERM during STSBenchmark" in log, log
     assert "a requeued job resumes by itself" in log and f"requeued {array}_1" in log, log
     assert "requeued (restart 1): resuming" in log, log
-    shard1 = next(r for r in _job(array) if r["ArrayTaskId"] == "1")
-    assert shard1["JobState"] == "COMPLETED" and shard1["Restarts"] == "1", shard1
+    shards = {r["ArrayTaskId"]: r for r in _job(array)}
+    assert shards["1"]["JobState"] == "COMPLETED" and shards["1"]["Restarts"] == "1", shards
+    # only the signalled shard was requeued (the array's last task shares the array's job id)
+    assert shards["0"]["JobState"] == "COMPLETED" and shards["0"]["Restarts"] == "0", shards
+    assert "interrupted" not in (tmp_path / f"repro-kit-{array}_0.log").read_text()
     rec = json.loads(run_json.read_text())
     assert rec["status"] == "complete" and len(rec["resumed_at"]) == 1
     (m,) = _job(merge)
