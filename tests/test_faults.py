@@ -257,6 +257,17 @@ def test_mteb_failure_in_one_task_lets_the_others_finish(
     _resumes_to(out, cache, {**reference, **_scores(sts_run)}, tasks)
 
 
+def _containers(image: str) -> list[str]:
+    ps = ["docker", "ps", "-q", "--filter", f"ancestor={image}"]
+    return subprocess.run(ps, capture_output=True, text=True, check=True).stdout.split()
+
+
+def _mounts(cid: str) -> list[str]:
+    fmt = "{{range .Mounts}}{{.Source}}\n{{end}}"
+    cmd = ["docker", "inspect", "-f", fmt, cid]
+    return subprocess.run(cmd, capture_output=True, text=True).stdout.split()
+
+
 @pytest.mark.slow
 @pytest.mark.docker
 def test_docker_kill_during_container_evaluate(
@@ -281,10 +292,8 @@ def test_docker_kill_during_container_evaluate(
             return False
 
     _wait_for(biosses_done, proc, timeout=600)
-    ids = subprocess.run(
-        ["docker", "ps", "-q", "--filter", f"ancestor={cpu_image}"], capture_output=True, text=True
-    ).stdout.split()
-    assert len(ids) == 1, ids
+    ids = [cid for cid in _containers(cpu_image) if str(out.resolve()) in _mounts(cid)]
+    assert len(ids) == 1, ids  # ours: the one with this run folder mounted
     subprocess.run(["docker", "kill", ids[0]], check=True, capture_output=True)
     line = _one_line(_finish(proc), ExitCode.DOCKER)
     assert "killed (SIGKILL, exit 137)" in line and f"{out} is resumable" in line
