@@ -19,7 +19,7 @@ class ExitCode(IntEnum):
     DATA_MISSING = 4  # offline and a model or dataset is not in the HF cache
     REVISION_MISMATCH = 5  # loaded revision differs from the pinned one
     UNFAITHFUL_TASK = 6  # the task cannot be loaded as mteb defines it
-    OUTPUT = 7  # output folder not writable, or it holds another model's run
+    OUTPUT = 7  # output not writable (at start or mid-run), or it holds another model's run
     EVALUATION_FAILED = 8  # mteb raised while running a task
     # bundle / verify
     UNSAFE_ARCHIVE = 10  # unsafe or corrupt archive (traversal, links, bombs, not a tar.gz)
@@ -41,6 +41,11 @@ class ExitCode(IntEnum):
     # containers
     DOCKER = 30  # docker daemon unreachable, image missing, build failed
     RERUN_MISMATCH = 31  # a re-run score differs from the claimed one
+    # faults during a run (README, "Faults"): the run folder stays resumable
+    DISK_FULL = 40  # no space left or quota exceeded (ENOSPC/EDQUOT) on the output or a cache
+    INTERRUPTED = 41  # SIGTERM/SIGINT: recorded in run.json; the same command resumes
+    CORRUPT_CACHE = 42  # a cached dataset or model file is corrupt or truncated
+    OUT_OF_MEMORY = 43  # CPU MemoryError or GPU OutOfMemoryError: use a smaller --batch-size
 
 
 class KitError(Exception):

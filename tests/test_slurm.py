@@ -281,3 +281,73 @@ def test_a_failing_shard_is_named_with_its_log(
     assert f"array task {array}_1: FAILED, exit {NOT_FOUND_EXIT}:0" in first
     assert first.endswith(f"log: {shard_log}")
     assert not (out / "merged.tar.gz").exists()
+
+
+def _results(bundle: Path) -> dict[str, dict]:
+    """Each task's mteb scores in a (merged) bundle, by task name."""
+    with tarfile.open(bundle) as tar:
+        out = {}
+        for m in tar.getmembers():
+            parts = m.name.split("/")
+            name = parts[-1]
+            if (
+                m.isfile()
+                and "results" in parts
+                and name.endswith(".json")
+                and name != "model_meta.json"
+            ):
+                out[name[:-5]] = json.loads(tar.extractfile(m).read())["scores"]
+        return out
+
+
+def _scores(run: Path) -> dict[str, dict]:
+    return {
+        p.stem: json.loads(p.read_text())["scores"]
+        for p in (run / "results").glob("*/*/*.json")
+        if p.name != "model_meta.json"
+    }
+
+
+def test_a_terminated_shard_requeues_itself_and_resumes(
+    ro_cache: Path, submitted: list[str], biosses_run: Path, sts_run: Path, tmp_path: Path
+) -> None:
+    """SIGTERM mid-task (as preemption or --signal=B:TERM sends it): the shard records it,
+    requeues itself, resumes its run folder; the merge equals uninterrupted runs."""
+    tasks = ["BIOSSES", "STSBenchmark", "STS12"]  # 2 shards: [STS12], [BIOSSES, STSBenchmark]
+    out = tmp_path / "out"
+    env = _env(ro_cache, out, SHARDS="2", TASKS=",".join(tasks))
+    array, merge = _submit_readme(tmp_path, env, submitted)
+    run_json = out / "runs" / "shard-1" / "run.json"
+    deadline = time.monotonic() + JOB_TIMEOUT
+    while True:  # BIOSSES recorded: STSBenchmark (seconds of encoding) is under way
+        try:
+            rec = json.loads(run_json.read_text())
+            if rec["tasks"][0]["status"] == "complete":
+                break
+        except (OSError, ValueError, KeyError, IndexError):
+            pass
+        assert time.monotonic() < deadline, "shard 1 never finished BIOSSES"
+        time.sleep(0.2)
+    time.sleep(1)
+    # --batch: to the batch shell only, as --signal=B:TERM@120 does; the script passes it on
+    sig = subprocess.run(
+        ["scancel", "--batch", "--signal=TERM", f"{array}_1"], capture_output=True, text=True
+    )
+    assert sig.returncode == 0, sig.stderr
+    _wait(array, merge)
+
+    log = (tmp_path / f"repro-kit-{array}_1.log").read_text()
+    assert "interrupted by SIGTERM during STSBenchmark" in log, log
+    assert "a requeued job resumes by itself" in log and f"requeued {array}_1" in log, log
+    assert "requeued (restart 1): resuming" in log, log
+    shards = {r["ArrayTaskId"]: r for r in _job(array)}
+    assert shards["1"]["JobState"] == "COMPLETED" and shards["1"]["Restarts"] == "1", shards
+    # only the signalled shard was requeued (the array's last task shares the array's job id)
+    assert shards["0"]["JobState"] == "COMPLETED" and shards["0"]["Restarts"] == "0", shards
+    assert "interrupted" not in (tmp_path / f"repro-kit-{array}_0.log").read_text()
+    rec = json.loads(run_json.read_text())
+    assert rec["status"] == "complete" and len(rec["resumed_at"]) == 1
+    (m,) = _job(merge)
+    assert m["JobState"] == "COMPLETED", (tmp_path / f"repro-kit-merge-{merge}.log").read_text()
+    reference = {**_scores(biosses_run), **_scores(sts_run)}
+    assert _results(out / "merged.tar.gz") == {t: reference[t] for t in tasks}

@@ -72,6 +72,11 @@ def main() -> None:
     except KeyboardInterrupt:
         _fail("interrupted; re-run the same command to resume", 130)
     except Exception as e:  # a bug in the kit: one line, the traceback only on request
+        from kit.evaluate.faults import translate
+
+        fault = translate(e, None, None)  # disk full, read-only, out of memory: never 1
+        if fault is not None:
+            _fail(fault.message, fault.code)
         if os.environ.get("REPRO_KIT_DEBUG"):
             raise
         _fail(

@@ -196,12 +196,15 @@ def evaluate(
 
     if default_job and not as_json:
         click.echo(f"repro-kit: default job: {DEFAULT_MODEL} on STSBenchmark", err=True)
+    from kit.evaluate.faults import guard
+
     failure: KitError | None = None
+    out = Path(opts.output) if opts.output else default_output(model_name or opts.model)
     try:
-        summary = run_evaluation(opts, reporter=None if opts.quiet else TqdmReporter())
+        with guard(out, opts.batch_size):
+            summary = run_evaluation(opts, reporter=None if opts.quiet else TqdmReporter())
         out, rec = summary.output, summary.record
     except KitError as e:  # a task failed, the others ran: still bundle (partial)
-        out = Path(opts.output) if opts.output else default_output(model_name or opts.model)
         if e.code != ExitCode.EVALUATION_FAILED or no_bundle or not (out / "run.json").is_file():
             raise
         failure, rec = e, json.loads((out / "run.json").read_text())

@@ -212,11 +212,15 @@ def run_evaluate(req: RunRequest, log: Log, engine: Engine | None = None) -> int
         command=args,
         mounts=mounts,
         network=req.network,
-        environment={"PYTHONUNBUFFERED": "1", **req.env},
+        environment={"PYTHONUNBUFFERED": "1", "REPRO_KIT_IN_CONTAINER": "1", **req.env},
         user=f"{os.getuid()}:{os.getgid()}",
         gpus=req.gpus,
     )
-    code = engine.run(spec, log)
+    resumable = f"{out} is resumable: run the same command again"
+    try:
+        code = engine.run(spec, log)
+    except KitError as e:
+        raise KitError(f"{e.message}; {resumable} once dockerd is back", e.code) from None
     run_json = out / "run.json"
     if run_json.exists():
         record = json.loads(run_json.read_text())
@@ -228,4 +232,18 @@ def run_evaluate(req: RunRequest, log: Log, engine: Engine | None = None) -> int
             **({"model_dir_mounted_read_only": CONTAINER_MODEL} if req.model_dir else {}),
         }
         atomic_write_json(run_json, record)
+    if code > 128:  # killed from outside (docker kill, the OOM killer): not the kit's own code
+        name = _signal_name(code - 128)
+        raise KitError(
+            f"the container was killed ({name}, exit {code}); {resumable}", ExitCode.DOCKER
+        )
     return code
+
+
+def _signal_name(number: int) -> str:
+    import signal
+
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"

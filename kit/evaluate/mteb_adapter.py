@@ -76,9 +76,15 @@ def resolve_device(device: str) -> str:
 
 def load_model(meta: Any, device: str, precision: str, offline: bool) -> Any:
     """Load a registered model through mteb (the loader ``mteb.get_model`` uses) and cast it."""
+    from kit.evaluate import faults
+
     try:
         model = meta.load_model(device=device)
-    except (OSError, ValueError) as e:
+    except Exception as e:
+        if (damaged := faults.corrupt_model(meta.name, meta.revision, e)) is not None:
+            raise damaged from None
+        if faults.is_resource_fault(e) or not isinstance(e, OSError | ValueError):
+            raise
         if offline:
             raise KitError(
                 f"model {meta.name}@{meta.revision} is not in the local HF cache "
@@ -138,6 +144,12 @@ def load_task_data(task: Any, offline: bool) -> None:
     except KitError:
         raise
     except Exception as e:
+        from kit.evaluate import faults
+
+        if faults.is_resource_fault(e):
+            raise
+        if (damaged := faults.corrupt_dataset(task.metadata.name, ds["path"], e)) is not None:
+            raise damaged from None
         where = f"{ds.get('path')}@{ds.get('revision')}"
         if offline:
             raise KitError(
@@ -169,6 +181,10 @@ def run_task(model: Any, task: Any, staging: Path, encode_kwargs: dict[str, Any]
     except KitError:
         raise
     except Exception as e:
+        from kit.evaluate import faults
+
+        if faults.is_resource_fault(e):
+            raise
         raise KitError(
             f"{task.metadata.name}: mteb failed: {_first_line(e)}", ExitCode.EVALUATION_FAILED
         ) from None

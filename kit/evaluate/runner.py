@@ -25,6 +25,7 @@ from typing import Any, Protocol
 
 from kit import __version__
 from kit.errors import ExitCode, KitError
+from kit.evaluate import faults
 from kit.evaluate import mteb_adapter as mt
 from kit.evaluate.encoder_settings import (
     record_prompts,
@@ -163,12 +164,18 @@ def _clean_staging_file(path: Path) -> None:
 
 
 def _publish(staged_dir: Path, final_dir: Path, task_name: str) -> None:
-    """Move a finished task's files from staging to the results folder atomically."""
-    final_dir.mkdir(parents=True, exist_ok=True)
-    for name in (f"{task_name}.json", "model_meta.json", "run_settings.jsonl"):
-        src = staged_dir / name
-        if src.exists():
-            atomic_write_bytes(final_dir / name, src.read_bytes())
+    """Move a finished task's files from staging to the results folder atomically.
+
+    The task's own file goes last (its presence marks the task done); a signal waits until
+    all are moved (``faults.atomic_step``).
+    """
+    with faults.atomic_step():
+        final_dir.mkdir(parents=True, exist_ok=True)
+        for name in ("model_meta.json", "run_settings.jsonl", f"{task_name}.json"):
+            src = staged_dir / name
+            if src.exists():
+                atomic_write_bytes(final_dir / name, src.read_bytes())
+            faults.checkpoint("publish")
 
 
 def run_evaluation(
@@ -273,6 +280,7 @@ def run_evaluation(
     try:
         model = None
         if pending:
+            faults.checkpoint("model-load")
             model, record["model"] = load_for_run(
                 source, opts, device, (previous or {}).get("model")
             )
@@ -288,14 +296,27 @@ def run_evaluation(
             "show_progress_bar": opts.inner_progress and not opts.quiet,
         }
         by_name = {e["name"]: e for e in record["tasks"]}
+        failed = []  # mteb failed in these tasks; the others go on (README, "Faults")
         for task in pending:
             entry = by_name[task.metadata.name]
-            _run_one(
-                task, entry, model, opts, staging, staged_dir, final_dir, encode_kwargs, reporter
-            )
+            try:
+                _run_one(
+                    task, entry, model, opts, staging, staged_dir, final_dir, encode_kwargs,
+                    reporter,
+                )  # fmt: skip
+            except KitError as e:
+                if e.code != ExitCode.EVALUATION_FAILED:
+                    raise
+                failed.append(e.message)
             atomic_write_json(out / "run.json", record)
+        if failed:
+            raise KitError(
+                f"{len(failed)} of {len(pending)} task(s) failed, the others are recorded in "
+                f"{out} (run.json lists why): {'; '.join(failed)}",
+                ExitCode.EVALUATION_FAILED,
+            )
     except BaseException as exc:
-        record["status"] = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+        faults.record_fault(record, exc)
         record["finished_at"] = _now()
         atomic_write_json(out / "run.json", record)
         raise
@@ -356,13 +377,14 @@ def _run_one(
         raise
     finally:
         task.unload_data()
-    _publish(staged_dir, final_dir, name)
-    entry.update(
-        status="complete",
-        main_score=mt.file_main_score(final_dir / f"{name}.json"),
-        duration_seconds=round(time.perf_counter() - t0, 3),
-        evaluation_time=result.evaluation_time,
-        finished_at=_now(),
-    )
+    with faults.atomic_step():  # a signal waits until the task is published and recorded
+        _publish(staged_dir, final_dir, name)
+        entry.update(
+            status="complete",
+            main_score=mt.file_main_score(final_dir / f"{name}.json"),
+            duration_seconds=round(time.perf_counter() - t0, 3),
+            evaluation_time=result.evaluation_time,
+            finished_at=_now(),
+        )
     entry.pop("error", None)
     reporter.task_finished(name, entry["main_score"], skipped=False)

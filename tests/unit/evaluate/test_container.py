@@ -109,7 +109,7 @@ def test_run_mounts_output_and_cache_and_records_the_image(tmp_path: Path) -> No
         Mount(hf.resolve(), CONTAINER_HF, read_only=True),
     ]
     assert spec.user == f"{os.getuid()}:{os.getgid()}" and not spec.gpus
-    assert spec.environment == {"PYTHONUNBUFFERED": "1"}
+    assert spec.environment == {"PYTHONUNBUFFERED": "1", "REPRO_KIT_IN_CONTAINER": "1"}
     record = json.loads((out / "run.json").read_text())["container"]
     assert record["image_id"] == image.id and record["network"] == "none"
     assert list(record["labels"]) == ["a", "b"] and record["hf_home_mounted_read_only"]
