@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 import click
 
 from kit.cli.options import echo_err
+from kit.errors import ExitCode, KitError
 
 
 @click.group()
@@ -72,6 +74,22 @@ def container_build(
     "--output", "-o", type=click.Path(path_type=Path), required=True, help="Run folder on the host."
 )
 @click.option("--gpus/--no-gpus", default=None, help="Request GPUs (default: for cuda images).")
+@click.option(
+    "--bundle",
+    "bundle_path",
+    type=click.Path(path_type=Path),
+    help="Where the bundle lands on the host (default: <output>.tar.gz).",
+)
+@click.option("--no-bundle", is_flag=True, help="Stop at the run folder.")
+@click.option(
+    "--sign",
+    "key",
+    metavar="KEY.pub",
+    type=click.Path(path_type=Path),
+    help="Sign in the container through your ssh-agent: a public key whose private half the "
+    "agent holds (only the agent socket is forwarded; default: $REPRO_KIT_SIGNING_KEY).",
+)
+@click.option("--no-sign", is_flag=True, help="Do not sign.")
 @click.pass_context
 def container_evaluate(
     ctx: click.Context,
@@ -80,8 +98,16 @@ def container_evaluate(
     hf_home: Path | None,
     output: Path,
     gpus: bool | None,
+    bundle_path: Path | None,
+    no_bundle: bool,
+    key: Path | None,
+    no_sign: bool,
 ) -> None:
-    """Run `repro-kit evaluate` in IMAGE; other options are passed to evaluate."""
+    """Run `repro-kit evaluate` in IMAGE; other options are passed to evaluate.
+
+    Ends with the verified bundle on the host; with --sign KEY.pub it is signed inside the
+    container by your ssh-agent, and no private key enters the container.
+    """
     from kit.evaluate.container import CONTAINER_MODEL, RunRequest, run_evaluate
     from kit.evaluate.model_source import check_folder, looks_like_path
 
@@ -92,10 +118,26 @@ def container_evaluate(
         model_dir = Path(args[0]).expanduser()  # a local model folder: mounted read-only
         check_folder(model_dir)
         args[0] = CONTAINER_MODEL
-    code = run_evaluate(
-        RunRequest(image, network, hf_home, output, args, gpus, model_dir=model_dir),
-        log=echo_err,
-    )
+    from kit.cli.options import default_signing_key
+    from kit.publish.submission import default_bundle_path
+    from kit.signing.allowed_signers import is_public_key_file
+
+    sign_pub = None if no_sign else (key or default_signing_key())
+    if sign_pub is not None and not is_public_key_file(sign_pub):
+        raise KitError(
+            f"{sign_pub} is a private key: in a container, sign through ssh-agent with the "
+            "public key (--sign KEY.pub); no private key enters the container",
+            ExitCode.USAGE,
+        )
+    bundle = None if no_bundle else (bundle_path or default_bundle_path(output))
+    agent = os.environ.get("SSH_AUTH_SOCK")
+    req = RunRequest(
+        image, network, hf_home, output, args, gpus, model_dir=model_dir, bundle=bundle,
+        sign_pub=sign_pub, agent_socket=Path(agent) if agent else None,
+    )  # fmt: skip
+    code = run_evaluate(req, log=echo_err)
     if code != 0:
         sys.exit(code)
     click.echo(f"run folder: {output}")
+    if bundle is not None and bundle.is_file():
+        click.echo(f"bundle: {bundle}")

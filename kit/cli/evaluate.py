@@ -189,6 +189,7 @@ def evaluate(
         allow_dirty=allow_dirty,
         release_date=release_date,
         training_datasets=split_tasks(training_datasets),
+        container=_container_record(),
     )
     from kit.cli.progress import TqdmReporter
     from kit.evaluate.runner import default_output, run_evaluation
@@ -226,6 +227,20 @@ def evaluate(
             f"{unsigned_hint(Path(sub.path) if sub else out)}",
             ExitCode.KEY_ERROR,
         )
+
+
+def _container_record() -> dict[str, Any] | None:
+    """The image record `container evaluate` passes in (it is the launcher's to say)."""
+    from kit.evaluate.container import CONTAINER_RECORD_ENV
+
+    text = os.environ.get(CONTAINER_RECORD_ENV)
+    if not text:
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        raise KitError(f"${CONTAINER_RECORD_ENV} is not JSON", ExitCode.USAGE) from None
+    return value if isinstance(value, dict) else None
 
 
 def _print_summary(out: Path, rec: dict[str, Any], sub: Any, default_job: bool) -> None:

@@ -30,12 +30,16 @@ from kit.evaluate.docker_engine import (
     connect,
 )
 from kit.evaluate.git import git_revision
-from kit.fsio import atomic_write_json
+from kit.fsio import atomic_write_bytes
 
 FLAVORS = ("cpu", "cuda")
 DEFAULT_TAG = "repro-kit:{flavor}"
 CONTAINER_HF = "/data/hf"
 LATEST_TAG = "repro-kit:latest"
+CONTAINER_RECORD_ENV = "REPRO_KIT_CONTAINER"  # the launcher's image record, for run.json
+INNER_BUNDLE = ".repro-kit-bundle.tar.gz"  # written in the mounted run folder, moved out after
+CONTAINER_AGENT = "/run/repro-kit/agent.sock"  # the forwarded ssh-agent socket
+CONTAINER_PUB = "/run/repro-kit/signing.pub"  # the public key naming the agent's key
 CONTAINER_MODEL = "/model"  # where a local model folder is mounted (read-only)
 CONTAINER_OUT = "/out/run"
 Log = Callable[[str], None]
@@ -172,6 +176,9 @@ class RunRequest:
     gpus: bool = False
     env: dict[str, str] = field(default_factory=dict)
     model_dir: Path | None = None  # a local model folder, mounted read-only at /model
+    bundle: Path | None = None  # where the bundle made inside lands on the host (None: none)
+    sign_pub: Path | None = None  # a public key: the host's ssh-agent signs (socket forwarded)
+    agent_socket: Path | None = None  # the host's SSH_AUTH_SOCK (only the socket is mounted)
 
 
 def image_identity(store: ImageStore, name: str) -> dict[str, Any]:
@@ -207,12 +214,27 @@ def run_evaluate(req: RunRequest, log: Log, engine: Engine | None = None) -> int
         mounts.append(Mount(Path(req.model_dir).resolve(), CONTAINER_MODEL, read_only=True))
     if req.network == "none" and "--offline" not in args:
         args.append("--offline")
+    env = {"PYTHONUNBUFFERED": "1", "REPRO_KIT_IN_CONTAINER": "1", **req.env}
+    record = {
+        **identity,
+        "network": req.network,
+        "gpus": req.gpus,
+        "hf_home_mounted_read_only": req.hf_home is not None,
+        **({"model_dir_mounted_read_only": CONTAINER_MODEL} if req.model_dir else {}),
+    }
+    env[CONTAINER_RECORD_ENV] = json.dumps(record, sort_keys=True)  # run.json records it
+    inner = out / INNER_BUNDLE
+    if req.bundle is None:
+        args.append("--no-bundle")
+    else:
+        args += ["--bundle", f"{CONTAINER_OUT}/{INNER_BUNDLE}"]
+        mounts += _agent_mounts(req, args, env)
     spec = ContainerSpec(
         image=req.image,
         command=args,
         mounts=mounts,
         network=req.network,
-        environment={"PYTHONUNBUFFERED": "1", "REPRO_KIT_IN_CONTAINER": "1", **req.env},
+        environment=env,
         user=f"{os.getuid()}:{os.getgid()}",
         gpus=req.gpus,
     )
@@ -221,23 +243,44 @@ def run_evaluate(req: RunRequest, log: Log, engine: Engine | None = None) -> int
         code = engine.run(spec, log)
     except KitError as e:
         raise KitError(f"{e.message}; {resumable} once dockerd is back", e.code) from None
-    run_json = out / "run.json"
-    if run_json.exists():
-        record = json.loads(run_json.read_text())
-        record["container"] = {
-            **identity,
-            "network": req.network,
-            "gpus": req.gpus,
-            "hf_home_mounted_read_only": req.hf_home is not None,
-            **({"model_dir_mounted_read_only": CONTAINER_MODEL} if req.model_dir else {}),
-        }
-        atomic_write_json(run_json, record)
+    if req.bundle is not None and inner.is_file():
+        _move(inner, Path(req.bundle))
     if code > 128:  # killed from outside (docker kill, the OOM killer): not the kit's own code
         name = _signal_name(code - 128)
         raise KitError(
             f"the container was killed ({name}, exit {code}); {resumable}", ExitCode.DOCKER
         )
     return code
+
+
+def _agent_mounts(req: RunRequest, args: list[str], env: dict[str, str]) -> list[Mount]:
+    """Forward the host's ssh-agent socket (only the socket) and the public key to sign with."""
+    if req.sign_pub is None:
+        args.append("--no-sign")
+        return []
+    sock = req.agent_socket
+    if sock is None or not Path(sock).exists():
+        raise KitError(
+            "signing in the container goes through ssh-agent, and SSH_AUTH_SOCK names no "
+            "socket here (start one: eval $(ssh-agent); ssh-add KEY)",
+            ExitCode.KEY_ERROR,
+        )
+    env["SSH_AUTH_SOCK"] = CONTAINER_AGENT
+    args += ["--sign", CONTAINER_PUB]
+    return [
+        Mount(Path(sock).resolve(), CONTAINER_AGENT),
+        Mount(Path(req.sign_pub).resolve(), CONTAINER_PUB, read_only=True),
+    ]
+
+
+def _move(src: Path, dest: Path) -> None:
+    """Move the bundle made inside the container to where the user wants it (atomically)."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.replace(src, dest)
+    except OSError:  # another filesystem: copy, then replace
+        atomic_write_bytes(dest, src.read_bytes())
+        src.unlink()
 
 
 def _signal_name(number: int) -> str:

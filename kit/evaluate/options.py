@@ -43,6 +43,7 @@ class EvalOptions:
     allow_dirty: bool = False  # accept (and record) uncommitted changes in ``code``
     release_date: str | None = None  # a new model's release date (model_meta.json)
     training_datasets: tuple[str, ...] = ()  # mteb task names the new model was trained on
+    container: dict[str, Any] | None = None  # the launcher's image record (container evaluate)
 
     @property
     def is_default_job(self) -> bool:
@@ -58,6 +59,7 @@ class EvalOptions:
         d.pop("quiet")
         d.pop("inner_progress")
         d.pop("hf_cache")
+        d.pop("container")
         return d
 
 

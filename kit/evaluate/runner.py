@@ -250,6 +250,8 @@ def run_evaluation(
     }
     if shard is not None:
         record["shard"] = shard
+    if opts.container is not None:
+        record["container"] = opts.container
     if code is not None:
         record["code"] = code
     for task in tasks:

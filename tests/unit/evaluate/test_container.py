@@ -11,8 +11,12 @@ import pytest
 from kit import __version__
 from kit.errors import ExitCode, KitError
 from kit.evaluate.container import (
+    CONTAINER_AGENT,
     CONTAINER_HF,
     CONTAINER_OUT,
+    CONTAINER_PUB,
+    CONTAINER_RECORD_ENV,
+    INNER_BUNDLE,
     BuildInfo,
     BuildRequest,
     RunRequest,
@@ -86,15 +90,16 @@ def test_run_mounts_output_and_cache_and_records_the_image(tmp_path: Path) -> No
     out, hf = tmp_path / "out", tmp_path / "hf"
     hf.mkdir()
 
-    def write_run(spec: ContainerSpec) -> None:
-        (out / "run.json").write_text(json.dumps({"tasks": []}))
+    def write_run(spec: ContainerSpec) -> None:  # the kit in the image records the launcher's
+        record = json.loads(spec.environment[CONTAINER_RECORD_ENV])
+        (out / "run.json").write_text(json.dumps({"tasks": [], "container": record}))
 
     store = FakeEngine((image,), status=0, on_run=write_run)
     lines: list[str] = []
     req = RunRequest("repro-kit:cpu", "none", hf, out, ["m", "--tasks", "STS12"])
     assert run_evaluate(req, lines.append, engine=store) == 0
     (spec,) = store.ran
-    # --network none: evaluate runs offline
+    # --network none: evaluate runs offline; no bundle asked for
     assert spec.command == [
         "evaluate",
         "m",
@@ -103,17 +108,53 @@ def test_run_mounts_output_and_cache_and_records_the_image(tmp_path: Path) -> No
         "--output",
         CONTAINER_OUT,
         "--offline",
+        "--no-bundle",
     ]
     assert spec.mounts == [
         Mount(out.resolve(), CONTAINER_OUT),
         Mount(hf.resolve(), CONTAINER_HF, read_only=True),
     ]
     assert spec.user == f"{os.getuid()}:{os.getgid()}" and not spec.gpus
-    assert spec.environment == {"PYTHONUNBUFFERED": "1", "REPRO_KIT_IN_CONTAINER": "1"}
+    env = {k: v for k, v in spec.environment.items() if k != CONTAINER_RECORD_ENV}
+    assert env == {"PYTHONUNBUFFERED": "1", "REPRO_KIT_IN_CONTAINER": "1"}
     record = json.loads((out / "run.json").read_text())["container"]
     assert record["image_id"] == image.id and record["network"] == "none"
     assert list(record["labels"]) == ["a", "b"] and record["hf_home_mounted_read_only"]
     assert lines == ["evaluate: done"]
+
+
+def test_signing_forwards_only_the_agent_socket_and_moves_the_bundle_out(tmp_path: Path) -> None:
+    image = Image("sha256:" + "c" * 64, ("repro-kit:cpu",))
+    out, sock, pub = tmp_path / "run", tmp_path / "agent.sock", tmp_path / "id.pub"
+    sock.write_text("")  # stands for the socket
+    pub.write_text("ssh-ed25519 AAAA test\n")
+
+    def write_bundle(spec: ContainerSpec) -> None:
+        (out / INNER_BUNDLE).write_bytes(b"bundle")
+
+    store = FakeEngine((image,), status=0, on_run=write_bundle)
+    dest = tmp_path / "run.tar.gz"
+    req = RunRequest(
+        "repro-kit:cpu", output=out, evaluate_args=["m"], bundle=dest, sign_pub=pub,
+        agent_socket=sock,
+    )  # fmt: skip
+    assert run_evaluate(req, print, engine=store) == 0
+    (spec,) = store.ran
+    assert spec.command[-4:] == [
+        "--bundle",
+        f"{CONTAINER_OUT}/{INNER_BUNDLE}",
+        "--sign",
+        CONTAINER_PUB,
+    ]
+    assert Mount(sock.resolve(), CONTAINER_AGENT) in spec.mounts
+    assert Mount(pub.resolve(), CONTAINER_PUB, read_only=True) in spec.mounts
+    assert spec.environment["SSH_AUTH_SOCK"] == CONTAINER_AGENT
+    assert len(spec.mounts) == 3  # the run folder, the socket, the public key: nothing else
+    assert dest.read_bytes() == b"bundle" and not (out / INNER_BUNDLE).exists()
+    with pytest.raises(KitError) as e:  # no agent: refused before the container starts
+        run_evaluate(RunRequest("repro-kit:cpu", output=out, bundle=dest, sign_pub=pub), print,
+                     engine=store)  # fmt: skip
+    assert e.value.code == ExitCode.KEY_ERROR and len(store.ran) == 1
 
 
 def test_run_status_is_returned_and_a_missing_hf_home_refused(tmp_path: Path) -> None:
