@@ -15,6 +15,7 @@ import pytest
 
 from kit.errors import ExitCode
 from tests.conftest import REPO, make_hf_home
+from tests.test_agent_signing import agent  # noqa: F401 (the ssh-agent fixture)
 
 HOST_CA = Path("/etc/ssl/certs/ca-certificates.crt")
 BASE = os.environ.get("REPRO_KIT_TEST_BASE_IMAGE", "local/python:3.11-slim")
@@ -270,3 +271,83 @@ def test_dockerfiles_lint_clean() -> None:
         text=True,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def _our_container(out: Path) -> str | None:
+    """The running container that mounts our run folder (other sessions share the image)."""
+    ids = subprocess.run(["docker", "ps", "-q"], capture_output=True, text=True).stdout.split()
+    for cid in ids:
+        fmt = "{{range .Mounts}}{{.Source}}\n{{end}}"
+        mounts = subprocess.run(
+            ["docker", "inspect", "-f", fmt, cid], capture_output=True, text=True
+        )
+        if str(out.resolve()) in mounts.stdout.split():
+            return cid
+    return None
+
+
+def test_container_evaluate_signs_through_the_forwarded_agent(
+    cpu_image: str,
+    agent: dict[str, Path],  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    hf = make_hf_home(tmp_path / "hf", datasets=("mteb___biosses-sts",))
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "kit", "container", "evaluate", "--image", cpu_image,
+           "--network", "none", "--hf-home", str(hf), "-o", str(out), "--tasks", "BIOSSES", "-q",
+           "--sign", str(agent["ed25519"])]  # fmt: skip
+    env = {**os.environ, "SSH_AUTH_SOCK": str(agent["sock"])}
+    env.pop("REPRO_KIT_SIGNING_KEY", None)
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    mounts, diff = None, ""
+    while proc.poll() is None:  # watch the container while it runs: its mounts and its changes
+        cid = _our_container(out)
+        if cid is not None:
+            got = subprocess.run(["docker", "inspect", cid], capture_output=True, text=True)
+            if got.returncode == 0:
+                mounts = json.loads(got.stdout)[0]["Mounts"]
+            d = subprocess.run(["docker", "diff", cid], capture_output=True, text=True)
+            diff = d.stdout if d.returncode == 0 else diff
+        time.sleep(1)
+    stdout, stderr = proc.communicate()
+    assert proc.returncode == 0, stderr[-3000:]
+    bundle = out.with_name("run.tar.gz")
+    assert f"bundle: {bundle}" in stdout and bundle.is_file()
+    assert not (out / ".repro-kit-bundle.tar.gz").exists()
+    verified = kit("verify", str(bundle), "--allowed-signers", str(agent["allowed"]))
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert mounts is not None, "the container was not seen running"
+    sources = {m["Source"] for m in mounts}
+    private = str(agent["ed25519"]).removesuffix(".pub")
+    assert sources == {str(out.resolve()), str(hf.resolve()), str(agent["sock"].resolve()),
+                       str(agent["ed25519"].resolve())}  # fmt: skip
+    assert private not in sources and "id_ed25519\n" not in diff and "PRIVATE" not in diff
+    for line in diff.splitlines():  # nothing key-like was written into the container
+        assert not line.rstrip().endswith(("id_ed25519", "id_rsa", ".pem")), line
+
+
+def test_literal_docker_run_from_the_readme(
+    cpu_image: str,
+    agent: dict[str, Path],  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """The README's `docker run ... repro-kit evaluate ...`, with its flags, as written there."""
+    readme = (REPO / "README.md").read_text()
+    start = readme.index("<!-- docker-run -->")
+    block = readme[start:].split("```bash\n", 1)[1].split("```", 1)[0]
+    subprocess.run(["docker", "tag", cpu_image, "repro-kit:latest"], check=True)
+    hf = make_hf_home(tmp_path / "hf", datasets=("mteb___biosses-sts",))
+    (tmp_path / "runs").mkdir()
+    key_dir = tmp_path / "home" / ".ssh"
+    key_dir.mkdir(parents=True)
+    shutil.copy(agent["ed25519"], key_dir / "id_ed25519.pub")
+    env = {**os.environ, "SSH_AUTH_SOCK": str(agent["sock"]), "HF_HOME": str(hf),
+           "HOME": str(tmp_path / "home")}  # fmt: skip
+    script = block.replace("--tasks STSBenchmark", "--tasks BIOSSES")  # the small task
+    proc = subprocess.run(["bash", "-euc", script], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=1800)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    bundle = tmp_path / "runs" / "minilm.tar.gz"
+    assert bundle.is_file()
+    verified = kit("verify", str(bundle), "--allowed-signers", str(agent["allowed"]))
+    assert verified.returncode == 0, verified.stdout + verified.stderr
