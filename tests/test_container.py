@@ -286,6 +286,7 @@ def _our_container(out: Path) -> str | None:
     return None
 
 
+@pytest.mark.slow
 def test_container_evaluate_signs_through_the_forwarded_agent(
     cpu_image: str,
     agent: dict[str, Path],  # noqa: F811
@@ -326,6 +327,7 @@ def test_container_evaluate_signs_through_the_forwarded_agent(
         assert not line.rstrip().endswith(("id_ed25519", "id_rsa", ".pem")), line
 
 
+@pytest.mark.slow
 def test_literal_docker_run_from_the_readme(
     cpu_image: str,
     agent: dict[str, Path],  # noqa: F811
