@@ -157,10 +157,30 @@ def _final_result_ok(path: Path, task: Any) -> bool:
         return False
 
 
-def _clean_staging_file(path: Path) -> None:
-    """Drop a staged result that a killed run left unreadable (it will be recomputed)."""
-    if path.exists() and _read_json(path) is None:
-        path.unlink()
+def _clean_staging(staged_dir: Path, task_name: str) -> None:
+    """Repair what a killed or disk-full run left half-written in staging before a task runs.
+
+    An unreadable result file or model_meta.json is dropped (mteb writes it again); a
+    run_settings.jsonl keeps only its whole lines (a cut last line is dropped, the earlier
+    tasks' lines stay: the published copy is replaced by the staged one).
+    """
+    for name in (f"{task_name}.json", "model_meta.json"):
+        path = staged_dir / name
+        if path.exists() and _read_json(path) is None:
+            path.unlink()
+    settings = staged_dir / "run_settings.jsonl"
+    if settings.exists():
+        lines = settings.read_bytes().splitlines(keepends=True)
+        good = [line for line in lines if line.endswith(b"\n") and _json_line(line)]
+        if good != lines:
+            atomic_write_bytes(settings, b"".join(good))
+
+
+def _json_line(line: bytes) -> bool:
+    try:
+        return isinstance(json.loads(line), dict)
+    except ValueError:
+        return False
 
 
 def _publish(staged_dir: Path, final_dir: Path, task_name: str) -> None:
@@ -369,7 +389,7 @@ def _run_one(
             name, ds["path"], ds.get("revision"), loads.loads, opts.allow_revision_mismatch
         )
         check_faithful(task)
-        _clean_staging_file(staged_dir / f"{name}.json")
+        _clean_staging(staged_dir, name)
         with record_prompts(model) as prompts:
             result = mt.run_task(model, task, staging, encode_kwargs)
         entry["prompts"] = prompts.to_json()
