@@ -82,12 +82,14 @@ def export(
         err=True,
     )
     ev = plan.evidence
-    signer = ev["signer_fingerprint"] or "unsigned"
+    signer = ev["signature"]
+    if ev["signer_fingerprint"]:
+        signer += f" by {ev['signer_fingerprint']}"
     if ev["signer_principals"]:
         signer += f" ({', '.join(ev['signer_principals'])})"
     click.echo(
         "for the pull-request description: "
         f"repro-kit bundle {ev['bundle']} sha256 {ev['bundle_sha256']}, "
-        f"manifest sha256 {ev['manifest_sha256']}, signature {ev['signature']} by {signer}",
+        f"manifest sha256 {ev['manifest_sha256']}, signature {signer}",
         err=True,
     )
