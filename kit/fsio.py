@@ -52,3 +52,42 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
 
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def write_all_or_none(files: dict[Path, bytes], mode: int = 0o644) -> None:
+    """Write several files so that either all hold their new bytes or none changed.
+
+    Every file is first staged (temp name in its folder, fsync); only then are they renamed
+    into place. If a step fails, the files already replaced get their old bytes back, the new
+    ones are removed and the staged ones deleted, and the error is raised.
+    """
+    staged: dict[Path, str] = {}
+    old: dict[Path, bytes | None] = {}
+    done: list[Path] = []
+    try:
+        for path, data in files.items():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            old[path] = path.read_bytes() if path.is_file() else None
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+            staged[path] = tmp
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.chmod(tmp, mode)
+        for path, tmp in staged.items():
+            os.replace(tmp, path)
+            done.append(path)
+    except BaseException as e:
+        for path in done:
+            before = old[path]
+            if before is None:
+                path.unlink(missing_ok=True)
+            else:
+                atomic_write_bytes(path, before, mode)
+        for path, tmp in staged.items():
+            if path not in done:
+                Path(tmp).unlink(missing_ok=True)
+        if isinstance(e, OSError) and e.filename is None and staged:
+            e.filename = str(next(iter(staged)))
+        raise

@@ -19,7 +19,21 @@ from kit.cli.options import trust_options
     help="Checkout of github.com/embeddings-benchmark/results (created if missing).",
 )
 @trust_options()
-@click.option("--overwrite", is_flag=True, help="Replace existing files that differ.")
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Dry run: apply the results repository's rules to what would be written; write nothing.",
+)
+@click.option(
+    "--allow-drift",
+    is_flag=True,
+    help="Accept replacing a main score that moves by more than 0.001.",
+)
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Replace an existing model_meta.json of other content (task files are always merged).",
+)
 @click.option(
     "--revision",
     metavar="SHA",
@@ -27,19 +41,55 @@ from kit.cli.options import trust_options
     "have the bundle's model digest).",
 )
 def export(
-    bundle_file: Path, results_repo: Path, policy: Any, overwrite: bool, revision: str | None
+    bundle_file: Path,
+    results_repo: Path,
+    policy: Any,
+    check: bool,
+    allow_drift: bool,
+    overwrite: bool,
+    revision: str | None,
 ) -> None:
-    """Verify BUNDLE_FILE and write its results in the layout of MTEB's results repository.
+    """Verify BUNDLE_FILE and merge its results into a checkout of MTEB's results repository.
 
-    Writes results/<org__model>/<revision>/<Task>.json (mteb's files, unchanged),
-    model_meta.json and run_settings.jsonl, ready for a pull request there.
+    Task files are merged per split and subset, run_settings.jsonl per task, split and subset;
+    model_meta.json is compared by content. The repository's rules are checked first.
     """
-    from kit.publish.export import export_bundle
+    from kit.cli.render import rules_table
+    from kit.publish.export import plan_export, rules_failure, write_export
     from kit.verify.verified import require_verified
 
     verified = require_verified(bundle_file, policy, "refusing to export")
-    done = export_bundle(verified, results_repo, overwrite, revision)
+    plan = plan_export(
+        verified, results_repo, overwrite=overwrite, revision=revision, allow_drift=allow_drift
+    )
+    if check:
+        rules_table(plan.rules)
+        for name, merged in plan.files:
+            click.echo(f"would be {merged.action:<9} {plan.folder / name}")
+        error = rules_failure(plan, written=True)
+        if error is not None:
+            raise error
+        click.echo(f"{len(plan.rules)} rule checks pass; nothing written (--check)", err=True)
+        return
+    done = write_export(plan)
     for item in done:
         click.echo(f"{item.action:<11} {item.path}")
     written = sum(item.action != "unchanged" for item in done)
     click.echo(f"{written} of {len(done)} files written to {results_repo}", err=True)
+    versions = ", ".join(plan.mteb_versions) or "unknown"
+    click.echo(
+        f"result files written by mteb {versions} (the repository's CI runs mteb from git main)",
+        err=True,
+    )
+    ev = plan.evidence
+    signer = ev["signature"]
+    if ev["signer_fingerprint"]:
+        signer += f" by {ev['signer_fingerprint']}"
+    if ev["signer_principals"]:
+        signer += f" ({', '.join(ev['signer_principals'])})"
+    click.echo(
+        "for the pull-request description: "
+        f"repro-kit bundle {ev['bundle']} sha256 {ev['bundle_sha256']}, "
+        f"manifest sha256 {ev['manifest_sha256']}, signature {signer}",
+        err=True,
+    )

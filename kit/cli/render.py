@@ -117,3 +117,21 @@ def print_rerun_report(console: Console, result: dict[str, Any]) -> None:
         console.print(d)
     status = "[green]OK[/]" if result["ok"] else f"[red]MISMATCH[/] (exit {result['exit_code']})"
     console.print(f"re-run: {status}")
+
+
+_RULE_MARK = {"pass": "[green]pass[/]", "fail": "[red]FAIL[/]", "allowed": "[yellow]allowed[/]"}
+
+
+def rules_table(rules: Any) -> None:
+    """The results repository's rules as a table: rule, file, result, reason (stdout)."""
+    out = Console()
+    if not out.is_terminal:
+        out = Console(width=1000, no_color=True)  # one row per line when piped
+    table = Table(title="results-repository rules", title_justify="left")
+    for col in ("rule", "file", "result", "reason"):
+        table.add_column(col, overflow="fold")
+    for r in rules:
+        table.add_row(
+            _t(r.rule), _t(r.file), _RULE_MARK.get(r.status, "[yellow]note[/]"), _t(r.reason)
+        )
+    out.print(table)

@@ -2,12 +2,13 @@
 
 Layout (github.com/embeddings-benchmark/results, as mteb's ``ResultCache`` reads it)::
 
-    results/<org__model>/<revision>/<Task>.json        mteb's raw result files, byte-for-byte
-    results/<org__model>/<revision>/model_meta.json    the file mteb wrote for the run
-    results/<org__model>/<revision>/run_settings.jsonl mteb's run settings, when the bundle has them
+    results/<org__model>/<revision>/<Task>.json        mteb's result files (merged, as mteb does)
+    results/<org__model>/<revision>/model_meta.json    the model's metadata (canonical form)
+    results/<org__model>/<revision>/run_settings.jsonl mteb's run settings (merged by task,
+                                                       split and subset), when the bundle has them
 
-Pure layout and merge decisions work on plain data; reading and writing stay in
-``export_bundle``, the I/O edge.
+``plan_export`` reads the checkout, merges (``repomerge``) and applies the repository's rules
+(``reporules``); ``write_export`` writes all changed files or none.
 """
 
 from __future__ import annotations
@@ -22,11 +23,19 @@ from kit.bundle.jsonread import parse
 from kit.errors import ExitCode, KitError
 from kit.evaluate.model_load import no_revision
 from kit.evaluate.options import model_as_path
-from kit.fsio import atomic_write_bytes, sha256_bytes
+from kit.fsio import sha256_bytes, write_all_or_none
+from kit.publish.repomerge import (
+    Merged,
+    merge_model_meta,
+    merge_run_settings,
+    merge_task_file,
+)
+from kit.publish.reporules import Layout, RuleCheck, check_rules
 from kit.verify.verified import VerifiedBundle
 
 MODEL_META = "model_meta.json"
 RUN_SETTINGS = "run_settings.jsonl"
+MTEB_ENTRY = "mteb_model_meta.py"  # a new model's ModelMeta(...) for mteb, in the bundle
 _LAST = (RUN_SETTINGS, MODEL_META)  # written last: ResultCache skips folders without meta
 
 
@@ -139,34 +148,6 @@ def mteb_model_meta(name: str, revision: str | None, device: str | None) -> byte
     return json.dumps(out, default=str, indent=4).encode("utf-8")
 
 
-def plan_merge(
-    files: dict[str, bytes], existing: dict[str, bytes | None], overwrite: bool
-) -> dict[str, str]:
-    """What to do with each file given what the checkout holds (pure).
-
-    Identical files are left alone; a differing one is refused unless ``overwrite``.
-    """
-    plan, differing = {}, []
-    for path, data in files.items():
-        old = existing.get(path)
-        if old is None:
-            plan[path] = "written"
-        elif old == data:
-            plan[path] = "unchanged"
-        elif overwrite:
-            plan[path] = "overwritten"
-        else:
-            differing.append(path)
-    if differing:
-        more = f" (+{len(differing) - 1} more)" if len(differing) > 1 else ""
-        raise KitError(
-            f"{differing[0]} exists and differs{more}; nothing written "
-            "(pass --overwrite to replace)",
-            ExitCode.OUTPUT,
-        )
-    return plan
-
-
 def _read_existing(path: Path) -> bytes | None:
     if path.is_dir():
         raise KitError(f"{path} is a folder, expected a file", ExitCode.OUTPUT)
@@ -238,15 +219,67 @@ def _rebind(folder: PurePosixPath, files: dict[str, bytes], revision: str) -> Pu
     return folder.parent / _component(revision, "model revision")
 
 
-def export_bundle(
-    bundle: VerifiedBundle, repo: Path, overwrite: bool = False, revision: str | None = None
-) -> list[Exported]:
-    """Merge a verified bundle's results into the results-repo checkout ``repo``.
+def _task_files(folder: Path) -> list[str]:
+    try:
+        return sorted(p.name for p in folder.glob("*.json") if p.name != MODEL_META)
+    except OSError:
+        return []
 
-    Writes each file atomically; refuses (OUTPUT) an existing file that differs unless
+
+def _parsed(data: bytes) -> Any:
+    try:
+        return parse(data, allow_nan=True)
+    except ValueError:
+        return None
+
+
+def _registered(name: str) -> bool:
+    """The results CI's test: the name among ``mteb.get_model_metas()``."""
+    import mteb
+
+    return name in {m.name for m in mteb.get_model_metas() if m.name}
+
+
+@dataclass(frozen=True)
+class ExportPlan:
+    """What an export would do, before anything is written."""
+
+    repo: Path
+    folder: PurePosixPath
+    files: tuple[tuple[str, Merged], ...]  # name in the folder -> its bytes and action
+    rules: tuple[RuleCheck, ...]
+    mteb_versions: tuple[str, ...]  # mteb versions that wrote the exported result files
+    evidence: dict[str, Any]  # signature evidence for the pull-request description
+
+    def failures(self) -> list[RuleCheck]:
+        return [r for r in self.rules if r.failed]
+
+
+def _evidence(bundle: VerifiedBundle) -> dict[str, Any]:
+    return {
+        "bundle": bundle.path.name,
+        "bundle_sha256": bundle.sha256,
+        "manifest_sha256": sha256_bytes(bundle.members["manifest.json"]),
+        "signature": bundle.signer.status,
+        "signer_fingerprint": bundle.signer.fingerprint,
+        "signer_principals": list(bundle.signer.principals),
+    }
+
+
+def plan_export(
+    bundle: VerifiedBundle,
+    repo: Path,
+    *,
+    overwrite: bool = False,
+    revision: str | None = None,
+    allow_drift: bool = False,
+) -> ExportPlan:
+    """Merge a verified bundle's files with the checkout's, and apply the repository's rules.
+
+    Reads only. Task files and run_settings.jsonl are merged as mteb merges them
+    (``kit.publish.repomerge``); model_meta.json of other content is refused (OUTPUT) unless
     ``overwrite``. A local-model bundle needs ``revision``, its hub upload's commit, whose
-    cached snapshot must have the bundle's model digest (``upload_revision``). Returns what
-    happened to each target file.
+    cached snapshot must have the bundle's model digest (``upload_revision``).
     """
     repo = Path(repo)
     if repo.exists() and not repo.is_dir():
@@ -262,14 +295,105 @@ def export_bundle(
             manifest["model"]["name"], manifest["model"]["revision"], device
         )
     order = sorted(files, key=lambda n: (_LAST.index(n) + 1 if n in _LAST else 0, n))
-    targets = {(folder / n).as_posix(): files[n] for n in order}
-    plan = plan_merge(targets, {p: _read_existing(repo / p) for p in targets}, overwrite)
-    for rel, data in targets.items():
-        if plan[rel] != "unchanged":
-            try:
-                atomic_write_bytes(repo / rel, data)
-            except OSError as e:
-                raise KitError(
-                    f"cannot write {repo / rel}: {e.strerror or e}", ExitCode.OUTPUT
-                ) from None
-    return [Exported(str(repo / rel), plan[rel]) for rel in targets]
+    planned: dict[str, Merged] = {}
+    old: dict[str, bytes] = {}
+    for name in order:
+        before = _read_existing(repo / folder / name)
+        if before is not None:
+            old[name] = before
+        if name == MODEL_META:
+            where = (repo / folder / name).as_posix()
+            planned[name] = merge_model_meta(before, files[name], overwrite, where)
+        elif name == RUN_SETTINGS:
+            planned[name] = merge_run_settings(before, files[name])
+        else:
+            planned[name] = merge_task_file(before, files[name], name)
+    final = {n: m.data for n, m in planned.items()}
+    for name in _task_files(repo / folder):
+        if name not in final:
+            final[name] = (repo / folder / name).read_bytes()
+    others = {
+        d.name: _task_files(d)
+        for d in sorted((repo / folder.parent).glob("*"))
+        if d.is_dir() and d.name != folder.name and not d.name.startswith(".")
+    }
+    parsed = {n: _parsed(d) for n, d in final.items() if n.endswith(".json")}
+    layout = Layout(
+        folder=folder,
+        meta=parsed.get(MODEL_META) or {},
+        files=final,
+        other_revisions=others,
+        old={n: d for n, d in old.items() if planned[n].action != "unchanged"},
+        parsed=parsed,
+        old_parsed={n: _parsed(d) for n, d in old.items() if n.endswith(".json")},
+        drift={n: m.drift for n, m in planned.items() if m.drift},
+    )
+    rules = check_rules(
+        layout,
+        registered=_registered(manifest["model"]["name"]),
+        new_model_entry=MTEB_ENTRY in bundle.members,
+        allow_drift=allow_drift,
+    )
+    versions = {
+        str(p.get("mteb_version"))
+        for n in files
+        if n.endswith(".json") and n != MODEL_META
+        for p in [parsed.get(n)]
+        if isinstance(p, dict) and p.get("mteb_version")
+    }
+    return ExportPlan(
+        repo,
+        folder,
+        tuple(planned.items()),
+        tuple(rules),
+        tuple(sorted(versions)),
+        _evidence(bundle),
+    )
+
+
+def rules_failure(plan: ExportPlan, written: bool) -> KitError | None:
+    """The error for a plan whose rules fail (the first failure's code), or None."""
+    bad = plan.failures()
+    if not bad:
+        return None
+    first = bad[0]
+    more = f" (+{len(bad) - 1} more)" if len(bad) > 1 else ""
+    tail = "" if written else "; nothing written"
+    hint = " (pass --allow-drift to accept it)" if first.code == ExitCode.DRIFT else ""
+    return KitError(
+        f"results-repository rule {first.rule!r} fails for {first.file}: {first.reason}"
+        f"{hint}{more}{tail}",
+        first.code,
+    )
+
+
+def write_export(plan: ExportPlan) -> list[Exported]:
+    """Write every changed file of a plan whose rules pass: all of them or none."""
+    error = rules_failure(plan, written=False)
+    if error is not None:
+        raise error
+    changed = {
+        plan.repo / plan.folder / n: m.data for n, m in plan.files if m.action != "unchanged"
+    }
+    try:
+        write_all_or_none(changed)
+    except OSError as e:
+        where = e.filename or plan.repo
+        raise KitError(
+            f"cannot write {where}: {e.strerror or e}; nothing written", ExitCode.OUTPUT
+        ) from None
+    return [Exported(str(plan.repo / plan.folder / n), m.action) for n, m in plan.files]
+
+
+def export_bundle(
+    bundle: VerifiedBundle,
+    repo: Path,
+    overwrite: bool = False,
+    revision: str | None = None,
+    allow_drift: bool = False,
+) -> list[Exported]:
+    """``plan_export`` then ``write_export``: merge a verified bundle into ``repo``."""
+    plan = plan_export(
+        bundle, repo, overwrite=overwrite, revision=revision, allow_drift=allow_drift
+    )
+    return write_export(plan)
