@@ -13,7 +13,7 @@ from typing import Any
 from kit.errors import ExitCode, KitError
 from kit.evaluate import mteb_adapter as mt
 from kit.evaluate.encoder_settings import describe_encoder, folder_loader, registry_loader
-from kit.evaluate.model_source import ModelSource, load_folder_model
+from kit.evaluate.model_source import NO_REVISION, ModelSource, load_folder_model
 from kit.evaluate.new_model import build_model_meta
 from kit.evaluate.options import EvalOptions
 from kit.evaluate.provenance import model_provenance
@@ -21,9 +21,7 @@ from kit.evaluate.provenance import model_provenance
 
 def no_revision() -> str:
     """mteb's name for "no revision" (a local folder's results folder)."""
-    from mteb.models.model_meta import ModelMeta
-
-    return str(ModelMeta.create_empty().revision)
+    return NO_REVISION
 
 
 def results_revision(source: ModelSource) -> str:

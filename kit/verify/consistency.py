@@ -14,8 +14,10 @@ from collections import Counter
 from typing import Any
 
 from kit.bundle.jsonread import JsonRefused, parse
-from kit.bundle.manifest import MANIFEST, SIGNATURE, partial_marking
+from kit.bundle.manifest import MANIFEST, MTEB_ENTRY, SIGNATURE, partial_marking
 from kit.bundle.scores import close
+from kit.evaluate.model_digest import digest_of, files_from_record
+from kit.evaluate.model_source import NO_REVISION
 from kit.evaluate.options import model_as_path
 from kit.verify.tasklayout import TaskLayouts
 
@@ -87,6 +89,8 @@ def _task_sets(
             out.append(f"{name}: result file {t['result_file']!r} is not {results_dir}/{name}.json")
     expected = {t["result_file"] for t in complete.values()}
     expected |= {f"{results_dir}/{extra}" for extra in _RESULT_EXTRAS}
+    if run.get("model_source") in ("local", "hub"):  # a new model's registry entry for mteb
+        expected.add(MTEB_ENTRY)
     merged = isinstance(shard, dict) and shard.get("index") is None
     status = {f"{results_dir}/{t['name']}.json": t["status"] for t in run["tasks"]}
     for member in sorted(members):
@@ -116,7 +120,9 @@ def _model(run: dict[str, Any], manifest: dict[str, Any], members: dict[str, byt
     out: list[str] = []
     name, rev = run["resolved"]["model"], run["resolved"]["revision"]
     want = f"{name}@{rev}"
-    folder = f"results/{model_as_path(name)}/{rev}"
+    # a local folder has no revision: mteb files its results under its "no revision" name
+    folder_rev = NO_REVISION if rev is None and run.get("model_source") == "local" else rev
+    folder = f"results/{model_as_path(name)}/{folder_rev}"
     if run["results_dir"] != folder:
         out.append(f"run.json's result folder {run['results_dir']!r} is not {want}'s ({folder})")
     model = run.get("model")
@@ -134,7 +140,7 @@ def _model(run: dict[str, Any], manifest: dict[str, Any], members: dict[str, byt
             meta = parse(meta_bytes)
             if not isinstance(meta, dict):
                 out.append("model_meta.json is not a JSON object")
-            elif (meta.get("name"), meta.get("revision")) != (name, rev):
+            elif (meta.get("name"), meta.get("revision")) != (name, folder_rev):
                 got = f"{meta.get('name')}@{meta.get('revision')}"
                 out.append(f"model_meta.json names model {got}, run.json {want}")
         except JsonRefused as e:
@@ -143,6 +149,10 @@ def _model(run: dict[str, Any], manifest: dict[str, Any], members: dict[str, byt
     man_digest = m.get("digest")
     if isinstance(run_digest, str) and isinstance(man_digest, str) and run_digest != man_digest:
         out.append(f"model digest: run.json {run_digest}, manifest {man_digest}")
+    if isinstance(model, dict) and isinstance(run_digest, str):
+        files = model.get("files")
+        if not isinstance(files, list) or digest_of(files_from_record(files)) != run_digest:
+            out.append("run.json's model digest is not the digest of its per-file list")
     return out
 
 
