@@ -40,6 +40,12 @@ from kit.cli.options import trust_options
     help="For a local-model bundle: the commit of its hub upload (its cached snapshot must "
     "have the bundle's model digest).",
 )
+@click.option(
+    "--model-card",
+    type=click.Path(path_type=Path),
+    help="Also write the model card (README.md for the hub) with the verified scores, as mteb's "
+    "create-model-results writes it.",
+)
 def export(
     bundle_file: Path,
     results_repo: Path,
@@ -48,6 +54,7 @@ def export(
     allow_drift: bool,
     overwrite: bool,
     revision: str | None,
+    model_card: Path | None,
 ) -> None:
     """Verify BUNDLE_FILE and merge its results into a checkout of MTEB's results repository.
 
@@ -72,6 +79,11 @@ def export(
         click.echo(f"{len(plan.rules)} rule checks pass; nothing written (--check)", err=True)
         return
     done = write_export(plan)
+    if model_card is not None:
+        from kit.publish.model_card import write_model_card
+
+        write_model_card(verified, model_card)
+        click.echo(f"model card  {model_card}", err=True)
     for item in done:
         click.echo(f"{item.action:<11} {item.path}")
     written = sum(item.action != "unchanged" for item in done)
