@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from kit.bundle.write import write_bundle
-from kit.evaluate.hfcache import install_default_model
+from kit.machine.hfcache import install_default_model
 from kit.signing.policy import AcceptUnsigned
 from kit.verify.verified import verify_bundle
 

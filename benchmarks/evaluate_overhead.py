@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from kit.evaluate.hfcache import install_default_model
+from kit.machine.hfcache import install_default_model
 
 BARE = """
 import sys, mteb

@@ -13,7 +13,7 @@ import statistics
 import time
 from pathlib import Path
 
-from kit.evaluate.model_digest import digest_folder
+from kit.evaluate.model.identity import digest_folder
 
 
 def main() -> None:

@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from kit.evaluate.hfcache import install_default_model
+from kit.machine.hfcache import install_default_model
 
 TASKS = "STSBenchmark,STS12"
 DATASETS = ("mteb___stsbenchmark-sts", "mteb___sts12-sts")

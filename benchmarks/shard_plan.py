@@ -18,8 +18,8 @@ import json
 import sys
 
 from kit.evaluate.mteb_adapter import resolve_tasks
-from kit.evaluate.shard import assign
-from kit.evaluate.taskcost import task_costs
+from kit.evaluate.shard.cost import task_costs
+from kit.evaluate.shard.plan import assign
 
 BENCHMARKS = ("MTEB(eng, v2)", "MTEB(eng, v1)")
 

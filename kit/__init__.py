@@ -15,10 +15,13 @@ LAYERS: dict[str, int] = {
     "kit.cli": 4,  # command line: parse options, call the core, print results
     "kit.publish": 3,  # report, export, merge: consumers of verified bundles
     "kit.rerun": 3,  # re-run a bundle's tasks and compare the scores
+    "kit.evaluate": 2,  # run mteb and record the run folder
+    "kit.container": 2,  # build images, run evaluate in them, choose one for a re-run
     "kit.verify": 2,  # check a bundle; reference and environment comparison
-    "kit.evaluate": 1,  # run mteb and record the run folder; containers
+    "kit.machine": 1,  # this machine: environment, git, the HF cache
     "kit.signing": 1,  # SSHSIG signatures, keys, allowed_signers
     "kit.bundle": 1,  # the evidence format: archive, manifest, scores, schemas
+    "kit.runfolder": 0,  # the run folder's and results' names and paths; the digest rule
     "kit.errors": 0,  # ExitCode, KitError
     "kit.fsio": 0,  # atomic writes, hashing, canonical JSON
 }

@@ -13,7 +13,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from kit.evaluate.options import model_as_path
+from kit.runfolder import model_as_path
 
 
 def rename_model(run_dir: Path, name: str, revision: str | None = None) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from kit.evaluate.hfcache import install_default_model
+from kit.machine.hfcache import install_default_model
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("REPRO_KIT_SHARED", REPO.parent / "shared")).resolve()

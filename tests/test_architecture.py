@@ -228,6 +228,116 @@ def top_level_entries(root: Path) -> set[str]:
     return folders | files
 
 
+#: The run folder's names: only their owner spells them (the schemas describe them too).
+OWNED_LITERALS = ("run.json", "model_meta.json", "no_revision_available")
+OWNER = "kit/runfolder.py"
+MAX_FUNCTION_LINES = 80
+MAX_EVALUATE_MODULES = 10
+_DOTTED = re.compile(r"(?<![\w./-])kit(?:\.[A-Za-z_]\w*)+")
+_PATH = re.compile(r"(?<![\w./-])kit/[\w./-]*\w")
+
+
+def owned_literals(root: Path) -> list[str]:
+    """String constants spelling a run-folder name outside its owner (``x``, ``/x``)."""
+    found = []
+    for path in kit_modules(root).values():
+        rel = path.relative_to(root).as_posix()
+        if rel == OWNER:
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            value = node.value if isinstance(node, ast.Constant) else None
+            if isinstance(value, str) and value.lstrip("/") in OWNED_LITERALS:
+                found.append(f"{rel}:{node.lineno}: {value!r}")
+    return sorted(found)
+
+
+def long_functions(root: Path, limit: int = MAX_FUNCTION_LINES) -> list[str]:
+    found = []
+    for path in kit_modules(root).values():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                n = (node.end_lineno or node.lineno) - node.lineno + 1
+                if n > limit:
+                    rel = path.relative_to(root).as_posix()
+                    found.append(f"{rel}:{node.lineno}: {node.name} is {n} lines")
+    return found
+
+
+def package_modules(root: Path, package: str) -> list[str]:
+    """The modules directly in a package folder (``__init__.py`` not counted)."""
+    folder = root / Path(*package.split("."))
+    return sorted(p.stem for p in folder.glob("*.py") if p.name != "__init__.py")
+
+
+def mteb_importers_undeclared(imports: Iterable[Import], root: Path) -> list[str]:
+    """Modules importing mteb that their package's docstring does not name.
+
+    The docstring says it in one sentence: "mteb is imported only in ``a``, ``b/c``...".
+    """
+    declared: dict[str, set[str]] = {}
+    found = []
+    for i in imports:
+        if i.target != "mteb" or group(i.src) is None:
+            continue
+        pkg = group(i.src)
+        assert pkg is not None
+        if pkg not in declared:
+            init = root / Path(*pkg.split(".")) / "__init__.py"
+            doc = ast.get_docstring(ast.parse(init.read_text())) if init.is_file() else None
+            sentence = re.search(r"mteb is imported[^.]*\.", " ".join((doc or "").split()))
+            names = re.findall(r"``([\w/.]+)``", sentence.group(0)) if sentence else []
+            declared[pkg] = {n.replace("/", ".") for n in names}
+        short = i.src[len(pkg) + 1 :]
+        if short not in declared[pkg]:
+            found.append(f"{i.where(root)}: {i.src} imports mteb; {pkg}'s docstring does not say")
+    return sorted(set(found))
+
+
+def _exists(root: Path, dotted: str) -> bool:
+    """Whether ``kit.a.b[.name]`` is a module of the tree, or a name defined in one."""
+    parts = dotted.split(".")
+    for n in range(len(parts), 0, -1):
+        base = root / Path(*parts[:n])
+        for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+            if candidate.is_file():
+                rest = parts[n:]
+                if not rest:
+                    return True
+                tree = ast.parse(candidate.read_text(encoding="utf-8"))
+                names = {getattr(x, "name", None) for x in ast.walk(tree)}
+                for x in ast.walk(tree):
+                    targets = x.targets if isinstance(x, ast.Assign) else []
+                    targets += [x.target] if isinstance(x, ast.AnnAssign) else []
+                    names |= {t.id for t in targets if isinstance(t, ast.Name)}
+                return rest[0] in names
+    return False
+
+
+def stale_pointers(root: Path) -> list[str]:
+    """``kit/...`` paths and ``kit.`` names in docstrings, comments and docs, not in the tree."""
+    texts: list[tuple[str, str]] = []
+    for path in kit_modules(root).values():
+        rel = path.relative_to(root).as_posix()
+        source = path.read_text(encoding="utf-8")
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+                doc = ast.get_docstring(node, clean=False)
+                if doc:
+                    texts.append((f"{rel}:{getattr(node, 'lineno', 1)}", doc))
+        texts += [(f"{rel}:{i}", line.split("#", 1)[1])
+                  for i, line in enumerate(source.splitlines(), 1) if "#" in line]  # fmt: skip
+    for doc in ("README.md", "ARCHITECTURE.md"):
+        lines = (root / doc).read_text(encoding="utf-8").splitlines()
+        texts += [(f"{doc}:{i}", line) for i, line in enumerate(lines, 1)]
+    found = []
+    for where, text in texts:
+        found += [f"{where}: {m}" for m in _DOTTED.findall(text) if not _exists(root, m)]
+        found += [f"{where}: {m}" for m in _PATH.findall(text) if not (root / m).exists()]
+    return found
+
+
 def _show_cycle(chain: list[Import], root: Path) -> str:
     names = " -> ".join([chain[0].src] + [i.target for i in chain])
     steps = "; ".join(f"{i.src} -> {i.target} at {i.where(root)}" for i in chain)
@@ -298,6 +408,45 @@ def test_architecture_md_lists_the_layer_table():
     )
 
 
+def test_verify_imports_nothing_of_evaluate(imports):
+    """The reviewer's layer does not depend on the submitter's."""
+    found = [
+        f"{i.where(ROOT)}: {i.src} imports {i.target}"
+        for i in imports
+        if group(i.src) == "kit.verify" and group(i.target) == "kit.evaluate"
+    ]
+    assert not found, "\n".join(found)
+
+
+def test_run_folder_names_have_one_owner():
+    found = owned_literals(ROOT)
+    assert not found, f"ask {OWNER} instead of spelling these:\n" + "\n".join(found)
+
+
+def test_no_function_over_the_length_limit():
+    found = long_functions(ROOT)
+    assert not found, f"functions over {MAX_FUNCTION_LINES} lines:\n" + "\n".join(found)
+
+
+def test_evaluate_keeps_few_top_level_modules():
+    modules = package_modules(ROOT, "kit.evaluate")
+    assert len(modules) <= MAX_EVALUATE_MODULES, (
+        f"kit/evaluate/ has {len(modules)} top-level modules {modules}: "
+        f"group them in subpackages (at most {MAX_EVALUATE_MODULES})"
+    )
+
+
+def test_mteb_is_imported_where_the_package_says(imports):
+    found = mteb_importers_undeclared(imports, ROOT)
+    assert not found, "\n".join(found)
+
+
+def test_pointers_in_docs_exist():
+    """Every kit/ path and kit. name in docstrings, comments, README and ARCHITECTURE exists."""
+    found = stale_pointers(ROOT)
+    assert not found, "stale pointers:\n" + "\n".join(found)
+
+
 # ---------------------------------------------------------------- the checker, on a made-up tree
 
 
@@ -350,3 +499,27 @@ def test_checker_finds_what_it_should(tmp_path):
     ]
     assert oversized(root, limit=5) == ["kit/side/d.py: 6 lines"]
     assert top_level_entries(root) == set(layers)
+
+
+def test_new_checks_find_what_they_should(tmp_path):
+    root = _tree(
+        tmp_path,
+        {
+            "kit/__init__.py": "",
+            "kit/runfolder.py": 'RUN = "run.json"\n',
+            "kit/a.py": 'X = out / "run.json"\nY = "/model_meta.json"\nZ = "run.json says"\n',
+            "kit/b.py": "def f():\n" + "    pass\n" * 81,
+            "kit/p/__init__.py": '"""P. mteb is imported only in ``m`` and ``sub/n``."""\n',
+            "kit/p/m.py": "import mteb\n",
+            "kit/p/sub/n.py": "from mteb import x\n",
+            "kit/p/o.py": "def f():\n    import mteb\n",
+            "README.md": "see kit/a.py and kit/gone.py, kit.a.X and kit.a.nothing\n",
+            "ARCHITECTURE.md": "",
+        },
+    )
+    assert owned_literals(root) == ["kit/a.py:1: 'run.json'", "kit/a.py:2: '/model_meta.json'"]
+    assert long_functions(root) == ["kit/b.py:1: f is 82 lines"]
+    assert package_modules(root, "kit.p") == ["m", "o"]
+    found = mteb_importers_undeclared(all_imports(root), root)
+    assert found == ["kit/p/o.py:2: kit.p.o imports mteb; kit.p's docstring does not say"]
+    assert stale_pointers(root) == ["README.md:1: kit.a.nothing", "README.md:1: kit/gone.py"]

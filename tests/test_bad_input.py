@@ -157,7 +157,7 @@ def test_reranking_without_top_ranked_is_refused() -> None:
     import mteb
 
     from kit.errors import KitError
-    from kit.evaluate.provenance import check_faithful
+    from kit.evaluate.datasets import check_faithful
 
     task = mteb.get_task("SciDocsRR")
     task.dataset = {

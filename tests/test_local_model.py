@@ -118,7 +118,7 @@ def test_local_model_scores_as_bare_mteb(ft: Path, ft_run: Path, hf_home: Path) 
     model = run["model"]
     assert run["model_source"] == "local" and model["source"] == "local"
     assert model["name"] == NAME and run["resolved"]["revision"] is None
-    from kit.evaluate.model_digest import digest_folder
+    from kit.evaluate.model.identity import digest_folder
 
     assert model["digest"] == digest_folder(ft).digest
     assert {f["path"] for f in model["files"]} >= {"model.safetensors", "config.json"}

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from kit.errors import ExitCode, KitError
-from kit.evaluate.new_model import (
+from kit.evaluate.model.new_model import (
     CardInfo,
     build_model_meta,
     model_meta_json,

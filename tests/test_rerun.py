@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from kit.container.choice import choose_image
 from kit.errors import ExitCode, KitError
-from kit.rerun.plan import choose_image
 from kit.rerun.sample import draw
 from tests.bundletools import fan_out
 from tests.conftest import make_hf_home, run_kit
@@ -149,7 +149,7 @@ def test_rerun_only_after_the_normal_checks_pass(
 def _costs_of(names: list[str]) -> dict[str, float]:
     import mteb
 
-    from kit.evaluate.taskcost import task_costs
+    from kit.evaluate.shard.cost import task_costs
 
     return {n: c["cost"] for n, c in task_costs(mteb.get_tasks(tasks=names)).items()}
 

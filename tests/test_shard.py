@@ -13,8 +13,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kit.errors import ExitCode, KitError
-from kit.evaluate.shard import ShardSpec, assign, from_environment, parse_spec, plan, resolve_spec
-from kit.evaluate.taskcost import DEFAULT_COST, estimate, task_costs
+from kit.evaluate.shard.cost import DEFAULT_COST, estimate, task_costs
+from kit.evaluate.shard.plan import (
+    ShardSpec,
+    assign,
+    from_environment,
+    parse_spec,
+    plan,
+    resolve_spec,
+)
 
 from .conftest import REPO
 

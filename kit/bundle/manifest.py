@@ -11,6 +11,7 @@ from kit.bundle.jsonread import JsonRefused, parse
 from kit.bundle.scores import ScoreError, aggregates, task_scores
 from kit.errors import ExitCode, KitError
 from kit.fsio import dumps_json, sha256_bytes
+from kit.runfolder import ENVIRONMENT, MTEB_ENTRY, RESULT_EXTRAS, RUN
 
 MANIFEST_FORMAT = "repro-kit/bundle"
 MANIFEST_FORMAT_VERSION = 1
@@ -51,17 +52,14 @@ def _load_record(run_dir: Path, name: str) -> dict[str, Any]:
     return data
 
 
-MTEB_ENTRY = "mteb_model_meta.py"  # a new model's ModelMeta(...) entry, written by evaluate
-
-
 def collect_run_files(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any], dict[str, bytes]]:
     """Read and validate a finished run folder; return run, environment and the member files."""
     run_dir = Path(run_dir)
     run = _load_record(run_dir, "run")
     env = _load_record(run_dir, "environment")
     members: dict[str, bytes] = {
-        "run.json": (run_dir / "run.json").read_bytes(),
-        "environment.json": (run_dir / "environment.json").read_bytes(),
+        RUN: (run_dir / RUN).read_bytes(),
+        ENVIRONMENT: (run_dir / ENVIRONMENT).read_bytes(),
     }
     results_dir = PurePosixPath(run["results_dir"])
     if results_dir.is_absolute() or ".." in results_dir.parts:
@@ -76,7 +74,7 @@ def collect_run_files(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any], di
         if not path.is_file():
             raise _invalid(f"{task['name']}: {rel} missing")
         members[rel.as_posix()] = path.read_bytes()
-    for extra in ("model_meta.json", "run_settings.jsonl"):
+    for extra in RESULT_EXTRAS:
         path = run_dir / results_dir / extra
         if path.is_file():
             members[(results_dir / extra).as_posix()] = path.read_bytes()

@@ -45,7 +45,7 @@ def container_build(
     no_cache: bool,
 ) -> None:
     """Build Dockerfile.cpu or Dockerfile.cuda with the docker SDK."""
-    from kit.evaluate.container import BuildRequest, build_image
+    from kit.container.image import BuildRequest, build_image
 
     info = build_image(
         BuildRequest(flavor, base_image, tag, ca_cert, wheels, network, source, no_cache),
@@ -108,8 +108,8 @@ def container_evaluate(
     Ends with the verified bundle on the host; with --sign KEY.pub it is signed inside the
     container by your ssh-agent, and no private key enters the container.
     """
-    from kit.evaluate.container import CONTAINER_MODEL, RunRequest, run_evaluate
-    from kit.evaluate.model_source import check_folder, looks_like_path
+    from kit.container.launch import CONTAINER_MODEL, RunRequest, run_evaluate
+    from kit.evaluate.model.source import check_folder, looks_like_path
 
     if gpus is None:
         gpus = image.endswith(":cuda") or "cuda" in image.rsplit(":", 1)[-1]

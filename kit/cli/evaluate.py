@@ -157,13 +157,13 @@ def evaluate(
     if tasks is not None and not task_names:
         raise KitError("--tasks is empty", ExitCode.USAGE)
     default_job = model is None and not benchmark and not task_names
-    from kit.evaluate.shard import resolve_spec
+    from kit.evaluate.shard.plan import resolve_spec
 
     shard_spec = resolve_spec(shard, shard_count, os.environ)
     offline = offline or env_offline()
     if offline:
         go_offline()
-    from kit.evaluate.hfcache import use_writable_hf_home
+    from kit.machine.hfcache import use_writable_hf_home
 
     hf_view = use_writable_hf_home()  # before mteb/datasets read HF_HOME
     opts = EvalOptions(
@@ -192,8 +192,9 @@ def evaluate(
         container=_container_record(),
     )
     from kit.cli.progress import TqdmReporter
-    from kit.evaluate.runner import default_output, run_evaluation
+    from kit.evaluate.runner import run_evaluation
     from kit.publish.submission import unsigned_hint
+    from kit.runfolder import RUN, default_output
 
     if default_job and not as_json:
         click.echo(f"repro-kit: default job: {DEFAULT_MODEL} on STSBenchmark", err=True)
@@ -206,9 +207,9 @@ def evaluate(
             summary = run_evaluation(opts, reporter=None if opts.quiet else TqdmReporter())
         out, rec = summary.output, summary.record
     except KitError as e:  # a task failed, the others ran: still bundle (partial)
-        if e.code != ExitCode.EVALUATION_FAILED or no_bundle or not (out / "run.json").is_file():
+        if e.code != ExitCode.EVALUATION_FAILED or no_bundle or not (out / RUN).is_file():
             raise
-        failure, rec = e, json.loads((out / "run.json").read_text())
+        failure, rec = e, json.loads((out / RUN).read_text())
     sub = None
     if not no_bundle:
         from kit.publish.submission import submit_run
@@ -231,7 +232,7 @@ def evaluate(
 
 def _container_record() -> dict[str, Any] | None:
     """The image record `container evaluate` passes in (it is the launcher's to say)."""
-    from kit.evaluate.container import CONTAINER_RECORD_ENV
+    from kit.container.launch import CONTAINER_RECORD_ENV
 
     text = os.environ.get(CONTAINER_RECORD_ENV)
     if not text:

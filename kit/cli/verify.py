@@ -225,7 +225,7 @@ def _rerun_hf(offline: bool, in_container: bool) -> tuple[Path, dict[str, str] |
         go_offline()
     if in_container:
         return home, None
-    from kit.evaluate.hfcache import use_writable_hf_home
+    from kit.machine.hfcache import use_writable_hf_home
 
     return home, use_writable_hf_home()
 

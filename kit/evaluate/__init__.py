@@ -1,12 +1,17 @@
 """Run mteb and record everything that explains the score, in a run folder.
 
-``runner`` (``run_evaluation``: plan, resume, run, record ``run.json`` and
-``environment.json``), ``mteb_adapter`` (the one edge to mteb and torch), ``new_model``
-(mteb's metadata for a local model folder), ``options``,
-``provenance``, ``environment``, ``hfcache``, ``prefetch``, ``shard``, ``taskcost``, ``git``
-(git asked in one place), ``docker_engine`` (docker behind small protocols) and ``container``
-(build the images, run ``evaluate`` inside them), ``faults`` (signals, disk, memory and
-corrupt-cache faults as documented exit codes; what run.json records of them).
-Layer 1: may import only ``kit.errors``, ``kit.fsio`` and ``kit.__version__``; never a bundle,
-a signature or the CLI. mteb, torch and docker are imported late, inside functions.
+The run: ``runner`` (``run_evaluation``: plan, resume, run each task, publish its files),
+``options`` (what the user asked for), ``faults`` (signals, disk, memory and corrupt-cache
+faults as documented exit codes, and what run.json records of them), ``datasets`` (which
+dataset revisions were really loaded, with their files' hashes), ``prefetch`` (fill the HF
+cache for an offline run), ``mteb_adapter`` (the edge to mteb and torch: tasks, model load,
+one task's run, result files).
+``model/``: what the model is and how it loads (``source``: registry, folder or hub id;
+``load``; ``identity``: content digest; ``encoder``: loader, pipeline and prompts;
+``new_model``: mteb's metadata for a model mteb does not know).
+``shard/``: task-level sharding (``plan``: which tasks a shard runs; ``cost``: a task's size).
+
+mteb is imported only in ``mteb_adapter``, ``model/source`` and ``model/new_model`` (late,
+inside functions). Layer 2: may import ``kit.machine``, ``kit.bundle``, ``kit.signing`` and
+layer 0; never ``kit.verify`` or ``kit.container`` (its siblings), nor anything above.
 """

@@ -27,6 +27,7 @@ from typing import Any
 
 from kit.errors import ExitCode, KitError
 from kit.fsio import sha256_file
+from kit.runfolder import RUN
 
 SIGNALS = (signal.SIGTERM, signal.SIGINT)
 DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
@@ -179,7 +180,7 @@ def translate(
         if isinstance(exc, Interrupted) and exc.task:
             where = f" during {exc.task}"
         done = isinstance(exc, Interrupted) and exc.recorded and out is not None
-        recorded = f"recorded in {out / 'run.json'}; " if done and out is not None else ""
+        recorded = f"recorded in {out / RUN}; " if done and out is not None else ""
         return KitError(
             f"interrupted by {sig}{where}; {recorded}{resume_hint(out)}", ExitCode.INTERRUPTED
         )
@@ -331,8 +332,8 @@ def _safetensors_damage(path: Path) -> str | None:
 
 def _packaged_files(name: str, revision: str | None) -> dict[str, Path]:
     """The packaged default model's files by relative path (the kit's known-good copy)."""
-    from kit.evaluate.hfcache import DEFAULT_MODEL_REVISION, packaged_default_available
     from kit.evaluate.options import DEFAULT_MODEL
+    from kit.machine.hfcache import DEFAULT_MODEL_REVISION, packaged_default_available
 
     if name != DEFAULT_MODEL or revision != DEFAULT_MODEL_REVISION:
         return {}

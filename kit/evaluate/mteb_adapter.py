@@ -208,34 +208,14 @@ def file_main_score(path: Path) -> float:
     return float(mteb.TaskResult.from_disk(path).get_score())
 
 
-def task_layouts(names: list[str], benchmark: str | None) -> dict[str, dict[str, Any]]:
-    """What mteb evaluates for each task: eval splits, subsets, main score, type.
+def result_complete(path: Path, task: Any) -> bool:
+    """Whether a task's result file parses and covers every split and subset mteb evaluates."""
+    if not path.exists():
+        return False
+    try:
+        from mteb.results import TaskResult
 
-    Tasks are taken from ``benchmark`` when given (benchmarks may narrow splits and
-    subsets), else by name. Names mteb does not know are left out.
-    """
-    import mteb
-
-    quiet_libraries()
-    found: dict[str, Any] = {}
-    if benchmark:
-        try:
-            found = {t.metadata.name: t for t in mteb.get_benchmark(benchmark).tasks}
-        except (KeyError, ValueError):
-            return {}
-    else:
-        for name in names:
-            try:
-                found[name] = mteb.get_task(name)
-            except (KeyError, ValueError):
-                continue
-    return {
-        name: {
-            "eval_splits": list(task.eval_splits),
-            "hf_subsets": list(task.hf_subsets),
-            "main_score": task.metadata.main_score,
-            "type": task.metadata.type,
-        }
-        for name, task in found.items()
-        if name in names or benchmark
-    }
+        result = TaskResult.from_disk(path)
+        return not result.get_missing_evaluations(task)
+    except Exception:
+        return False

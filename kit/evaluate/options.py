@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kit.evaluate.shard import ShardSpec
+from kit.evaluate.shard.plan import ShardSpec
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 DEFAULT_TASKS = ("STSBenchmark",)
@@ -37,7 +37,7 @@ class EvalOptions:
     inner_progress: bool = True  # the encoder's bar within a task
     command: list[str] = field(default_factory=list)
     hf_cache: dict[str, str] | None = None  # a read-only HF_HOME seen through a writable view
-    shard: ShardSpec | None = None  # run only this shard of the tasks (kit/shard.py)
+    shard: ShardSpec | None = None  # run only this shard of the tasks (kit/evaluate/shard/)
     model_name: str | None = None  # ORG/NAME of a local folder in results layouts
     code: Path | None = None  # the git repository of the training code (recorded)
     allow_dirty: bool = False  # accept (and record) uncommitted changes in ``code``
@@ -61,8 +61,3 @@ class EvalOptions:
         d.pop("hf_cache")
         d.pop("container")
         return d
-
-
-def model_as_path(name: str) -> str:
-    """mteb's folder name for a model (``org/name`` -> ``org__name``)."""
-    return name.replace("/", "__").replace(" ", "_")

@@ -6,8 +6,9 @@ from typing import Any
 
 from kit.errors import ExitCode, KitError
 from kit.evaluate import mteb_adapter as mt
-from kit.evaluate.model_source import resolve_source
-from kit.evaluate.provenance import record_dataset_loads, snapshot_folder
+from kit.evaluate.datasets import record_dataset_loads
+from kit.evaluate.model.source import resolve_source
+from kit.machine.hfcache import snapshot_folder
 
 
 def prefetch(
@@ -20,8 +21,8 @@ def prefetch(
     offline = os.environ.get("HF_HUB_OFFLINE") in {"1", "true", "True"}
     source = resolve_source(model, revision, None, offline)
     out: list[dict[str, Any]] = []
-    from kit.evaluate.hfcache import DEFAULT_MODEL_REVISION, install_default_model
     from kit.evaluate.options import DEFAULT_MODEL
+    from kit.machine.hfcache import DEFAULT_MODEL_REVISION, install_default_model
 
     if source.kind != "registry":  # a local folder, or a hub snapshot fetched by resolving
         where = "local folder" if source.kind == "local" else "hub snapshot"

@@ -27,26 +27,31 @@ from kit import __version__
 from kit.errors import ExitCode, KitError
 from kit.evaluate import faults
 from kit.evaluate import mteb_adapter as mt
-from kit.evaluate.encoder_settings import (
-    record_prompts,
-)
-from kit.evaluate.environment import collect_environment
-from kit.evaluate.git import code_state
-from kit.evaluate.model_load import load_for_run, results_revision
-from kit.evaluate.model_source import resolve_source
-from kit.evaluate.new_model import python_entry
-from kit.evaluate.options import SCORE_AFFECTING, EvalOptions, model_as_path
-from kit.evaluate.provenance import (
-    check_faithful,
-    dataset_provenance,
-    record_dataset_loads,
-)
+from kit.evaluate.datasets import check_faithful, dataset_provenance, record_dataset_loads
+from kit.evaluate.model.encoder import record_prompts
+from kit.evaluate.model.load import load_for_run
+from kit.evaluate.model.new_model import python_entry
+from kit.evaluate.model.source import resolve_source
+from kit.evaluate.options import SCORE_AFFECTING, EvalOptions
 from kit.fsio import atomic_write_bytes, atomic_write_json
-
-RUN_FORMAT = "repro-kit/run"
-RUN_FORMAT_VERSION = 1
-MTEB_ENTRY = "mteb_model_meta.py"  # a new model's ModelMeta(...) for mteb's registry
-KIT_FILES = ("run.json", "environment.json", MTEB_ENTRY)
+from kit.machine.environment import collect_environment
+from kit.machine.git import code_state
+from kit.runfolder import (
+    ENVIRONMENT,
+    KIT_FILES,
+    MODEL_META,
+    MTEB_ENTRY,
+    RESULTS,
+    RUN,
+    RUN_FORMAT,
+    RUN_FORMAT_VERSION,
+    RUN_SETTINGS,
+    STAGING,
+    default_output,
+    model_as_path,
+    result_file,
+    results_dir,
+)
 
 
 class Reporter(Protocol):
@@ -79,10 +84,6 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
-def default_output(model: str) -> Path:
-    return Path("runs") / model_as_path(model)
-
-
 def _read_json(path: Path) -> dict[str, Any] | None:
     try:
         return json.loads(path.read_text())
@@ -107,18 +108,18 @@ def prepare_output(out: Path, opts: EvalOptions, resolved: dict[str, Any]) -> di
     if opts.overwrite:
         for name in KIT_FILES:
             (out / name).unlink(missing_ok=True)
-        for name in ("results", ".staging"):
+        for name in (RESULTS, STAGING):
             shutil.rmtree(out / name, ignore_errors=True)
         return None
 
-    previous = _read_json(out / "run.json") if (out / "run.json").exists() else None
-    if (out / "run.json").exists() and previous is None:
+    previous = _read_json(out / RUN) if (out / RUN).exists() else None
+    if (out / RUN).exists() and previous is None:
         raise KitError(
             f"{out}/run.json is unreadable; pass --overwrite to start afresh", ExitCode.OUTPUT
         )
     other_models = [
         p.name
-        for p in (out / "results").glob("*")
+        for p in (out / RESULTS).glob("*")
         if p.is_dir() and p.name != model_as_path(resolved["model"])
     ]
     if previous is not None:
@@ -144,19 +145,6 @@ def prepare_output(out: Path, opts: EvalOptions, resolved: dict[str, Any]) -> di
     return previous
 
 
-def _final_result_ok(path: Path, task: Any) -> bool:
-    """A task counts as done when its result file parses and covers every split/subset."""
-    if not path.exists():
-        return False
-    try:
-        from mteb.results import TaskResult
-
-        result = TaskResult.from_disk(path)
-        return not result.get_missing_evaluations(task)
-    except Exception:
-        return False
-
-
 def _clean_staging(staged_dir: Path, task_name: str) -> None:
     """Repair what a killed or disk-full run left half-written in staging before a task runs.
 
@@ -164,11 +152,11 @@ def _clean_staging(staged_dir: Path, task_name: str) -> None:
     run_settings.jsonl keeps only its whole lines (a cut last line is dropped, the earlier
     tasks' lines stay: the published copy is replaced by the staged one).
     """
-    for name in (f"{task_name}.json", "model_meta.json"):
+    for name in (f"{task_name}.json", MODEL_META):
         path = staged_dir / name
         if path.exists() and _read_json(path) is None:
             path.unlink()
-    settings = staged_dir / "run_settings.jsonl"
+    settings = staged_dir / RUN_SETTINGS
     if settings.exists():
         lines = settings.read_bytes().splitlines(keepends=True)
         good = [line for line in lines if line.endswith(b"\n") and _json_line(line)]
@@ -191,7 +179,7 @@ def _publish(staged_dir: Path, final_dir: Path, task_name: str) -> None:
     """
     with faults.atomic_step():
         final_dir.mkdir(parents=True, exist_ok=True)
-        for name in ("model_meta.json", "run_settings.jsonl", f"{task_name}.json"):
+        for name in (MODEL_META, RUN_SETTINGS, f"{task_name}.json"):
             src = staged_dir / name
             if src.exists():
                 atomic_write_bytes(final_dir / name, src.read_bytes())
@@ -206,7 +194,7 @@ def run_evaluation(
 ) -> RunSummary:
     """Evaluate ``opts.model`` on the requested tasks, resuming what a folder already holds.
 
-    ``wrap_model`` may wrap the loaded model (the re-run's embedding cache, kit/embcache.py).
+    ``wrap_model`` may wrap the loaded model (the re-run's embedding cache, kit/rerun/embcache.py).
     """
     reporter = reporter or SilentReporter()
     mt.quiet_libraries()
@@ -214,9 +202,9 @@ def run_evaluation(
     if not tasks:
         raise KitError("no tasks to run", ExitCode.USAGE)
     shard = None
-    if opts.shard is not None:  # keep only this shard's tasks (kit/shard.py)
-        from kit.evaluate.shard import plan
-        from kit.evaluate.taskcost import task_costs
+    if opts.shard is not None:  # keep only this shard's tasks (kit/evaluate/shard/)
+        from kit.evaluate.shard.cost import task_costs
+        from kit.evaluate.shard.plan import plan
 
         shard = plan([t.metadata.name for t in tasks], task_costs(tasks), opts.shard)
         tasks = [t for t in tasks if t.metadata.name in shard["tasks"]]
@@ -237,9 +225,9 @@ def run_evaluation(
     out = Path(opts.output) if opts.output else default_output(source.name)
     previous = prepare_output(out, opts, resolved)
     _check_same_shard(out, previous, shard)
-    results_rel = Path("results") / model_as_path(source.name) / results_revision(source)
+    results_rel = results_dir(source.name, source.revision)
     final_dir = out / results_rel
-    staging = out / ".staging"
+    staging = out / STAGING
     staged_dir = staging / results_rel
 
     prev_tasks = {t["name"]: t for t in (previous or {}).get("tasks", [])}
@@ -276,7 +264,7 @@ def run_evaluation(
         record["code"] = code
     for task in tasks:
         name = task.metadata.name
-        done = _final_result_ok(final_dir / f"{name}.json", task)
+        done = mt.result_complete(final_dir / f"{name}.json", task)
         entry = dict(prev_tasks.get(name, {})) if done else {}
         entry.update(
             name=name,
@@ -285,13 +273,13 @@ def run_evaluation(
             eval_splits=list(task.eval_splits),
             mteb_task_seed=getattr(task, "seed", None),
             status="complete" if done else "pending",
-            result_file=(results_rel / f"{name}.json").as_posix(),
+            result_file=result_file(results_rel, name),
         )
         entry.setdefault("dataset", None)
         record["tasks"].append(entry)
 
-    atomic_write_json(out / "environment.json", environment())
-    atomic_write_json(out / "run.json", record)
+    atomic_write_json(out / ENVIRONMENT, environment())
+    atomic_write_json(out / RUN, record)
 
     pending = [t for t, e in zip(tasks, record["tasks"], strict=True) if e["status"] != "complete"]
     reporter.start(len(tasks), len(tasks) - len(pending))
@@ -330,7 +318,7 @@ def run_evaluation(
                 if e.code != ExitCode.EVALUATION_FAILED:
                     raise
                 failed.append(e.message)
-            atomic_write_json(out / "run.json", record)
+            atomic_write_json(out / RUN, record)
         if failed:
             raise KitError(
                 f"{len(failed)} of {len(pending)} task(s) failed, the others are recorded in "
@@ -340,14 +328,14 @@ def run_evaluation(
     except BaseException as exc:
         faults.record_fault(record, exc)
         record["finished_at"] = _now()
-        atomic_write_json(out / "run.json", record)
+        atomic_write_json(out / RUN, record)
         raise
     finally:
         reporter.close()
 
     record["status"] = "complete"
     record["finished_at"] = _now()
-    atomic_write_json(out / "run.json", record)
+    atomic_write_json(out / RUN, record)
     shutil.rmtree(staging, ignore_errors=True)
     return RunSummary(out, record)
 

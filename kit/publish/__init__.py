@@ -2,7 +2,9 @@
 
 ``report`` (the report model: scores, reference, verdict, signer, environment), ``html`` and
 ``markdown`` (its two renderings), ``export`` (mteb's files into a results checkout),
-``merge`` (shard bundles into the bundle of one whole run).
+``merge`` (shard bundles into the bundle of one whole run). mteb is imported only in
+``export`` (model metadata, its registry), ``repomerge`` (mteb's result merge) and
+``model_card`` (mteb's model card), late, inside functions.
 Layer 3: may import ``kit.verify`` and the layers below; never its sibling ``kit.rerun``, nor
 ``kit.cli``. Printing and option parsing stay in the CLI.
 """

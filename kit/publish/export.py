@@ -21,8 +21,6 @@ from typing import Any
 
 from kit.bundle.jsonread import parse
 from kit.errors import ExitCode, KitError
-from kit.evaluate.model_load import no_revision
-from kit.evaluate.options import model_as_path
 from kit.fsio import sha256_bytes, write_all_or_none
 from kit.publish.repomerge import (
     Merged,
@@ -31,11 +29,16 @@ from kit.publish.repomerge import (
     merge_task_file,
 )
 from kit.publish.reporules import Layout, RuleCheck, check_rules
+from kit.runfolder import (
+    MODEL_META,
+    MTEB_ENTRY,
+    RUN_SETTINGS,
+    model_as_path,
+    results_dir,
+    revision_folder_name,
+)
 from kit.verify.verified import VerifiedBundle
 
-MODEL_META = "model_meta.json"
-RUN_SETTINGS = "run_settings.jsonl"
-MTEB_ENTRY = "mteb_model_meta.py"  # a new model's ModelMeta(...) for mteb, in the bundle
 _LAST = (RUN_SETTINGS, MODEL_META)  # written last: ResultCache skips folders without meta
 
 
@@ -56,11 +59,9 @@ def _component(value: str, what: str) -> str:
 
 def revision_folder(model: str, revision: str | None) -> PurePosixPath:
     """``results/<org__model>/<revision>``, named as mteb names it."""
-    return PurePosixPath(
-        "results",
-        _component(model_as_path(model), "model name"),
-        _component(str(revision), "model revision"),
-    )
+    _component(model_as_path(model), "model name")
+    _component(revision_folder_name(revision), "model revision")
+    return results_dir(model, revision)
 
 
 def bundle_results_folder(manifest: dict[str, Any]) -> PurePosixPath:
@@ -85,7 +86,7 @@ def export_files(
     manifest's sha256, so what is exported is exactly what was verified.
     """
     model = manifest["model"]
-    revision = model["revision"] if model["revision"] is not None else no_revision()
+    revision = revision_folder_name(model["revision"])
     dest = revision_folder(model["name"], revision)
     src = bundle_results_folder(manifest)
     if src != dest:
@@ -171,8 +172,9 @@ def upload_revision(
     revision of its hub upload, and only if the cached snapshot of that revision holds the
     same files (the bundle's model digest). Registered and hub models keep their own.
     """
-    from kit.evaluate.model_digest import digest_folder, files_from_record, first_difference
-    from kit.evaluate.provenance import snapshot_folder
+    from kit.evaluate.model.identity import digest_folder
+    from kit.machine.hfcache import snapshot_folder
+    from kit.runfolder import files_from_record, first_difference
 
     model = manifest["model"]
     if model.get("source") != "local":

@@ -1,4 +1,4 @@
-"""Render the report model (kit/report.py) as one self-contained HTML page.
+"""Render the report model (kit/publish/report.py) as one self-contained HTML page.
 
 No network asset of any kind: inline CSS, inline SVG charts, no script, and a
 Content-Security-Policy that forbids loading anything. Every string from the bundle or the

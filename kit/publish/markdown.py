@@ -1,4 +1,4 @@
-"""Render the report model (kit/report.py) as Markdown to paste into a pull request.
+"""Render the report model (kit/publish/report.py) as Markdown to paste into a pull request.
 
 Untrusted strings are escaped so they cannot break a table, inject HTML, links or emphasis.
 """

@@ -33,6 +33,7 @@ from kit.bundle.manifest import MANIFEST, SIGNATURE, build_manifest, manifest_by
 from kit.bundle.write import Signer, add_signature
 from kit.errors import ExitCode, KitError
 from kit.fsio import dumps_json, sha256_bytes
+from kit.runfolder import ENVIRONMENT, MODEL_META, RECORDS, RESULT_EXTRAS, RUN, RUN_SETTINGS
 from kit.verify.verified import VerifiedBundle
 
 # What every shard must share: label and where it is (record, path...).
@@ -56,7 +57,6 @@ AGREE: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("full task list", "run", ("shard", "tasks_all")),
     ("task assignment", "run", ("shard", "assignment")),
 )
-_MODEL_META, _RUN_SETTINGS = "model_meta.json", "run_settings.jsonl"
 
 
 @dataclass
@@ -159,7 +159,7 @@ def _run_settings(shards: Sequence[ShardBundle], results_dir: str, order: list[s
     """All shards' run_settings.jsonl lines, in the order of the full task list."""
     lines = []
     for s in shards:
-        data = s.members.get(f"{results_dir}/{_RUN_SETTINGS}", b"")
+        data = s.members.get(f"{results_dir}/{RUN_SETTINGS}", b"")
         for line in data.decode("utf-8").splitlines():
             try:
                 task = parse(line, allow_nan=True).get("task")
@@ -183,17 +183,17 @@ def merge_members(shards: Sequence[ShardBundle], command: list[str]) -> dict[str
         s, entry = entries[name]
         tasks.append({**entry, "shard": s.shard["index"]})
         files[entry["result_file"]] = s.members[entry["result_file"]]
-    if f"{results_dir}/{_MODEL_META}" in base.members:
-        files[f"{results_dir}/{_MODEL_META}"] = base.members[f"{results_dir}/{_MODEL_META}"]
-    if any(f"{results_dir}/{_RUN_SETTINGS}" in s.members for s in shards):
-        files[f"{results_dir}/{_RUN_SETTINGS}"] = _run_settings(shards, results_dir, order)
+    if f"{results_dir}/{MODEL_META}" in base.members:
+        files[f"{results_dir}/{MODEL_META}"] = base.members[f"{results_dir}/{MODEL_META}"]
+    if any(f"{results_dir}/{RUN_SETTINGS}" in s.members for s in shards):
+        files[f"{results_dir}/{RUN_SETTINGS}"] = _run_settings(shards, results_dir, order)
     merged_from = []
     for s in shards:
         folder = f"shards/{s.shard['index']}"
-        for name in ("run.json", "environment.json", MANIFEST, SIGNATURE):
+        for name in (*RECORDS, MANIFEST, SIGNATURE):
             if name in s.members:
                 files[f"{folder}/{name}"] = s.members[name]
-        for extra in (_MODEL_META, _RUN_SETTINGS):
+        for extra in RESULT_EXTRAS:
             if f"{results_dir}/{extra}" in s.members:
                 files[f"{folder}/{extra}"] = s.members[f"{results_dir}/{extra}"]
         merged_from.append(
@@ -235,8 +235,8 @@ def merge_members(shards: Sequence[ShardBundle], command: list[str]) -> dict[str
     problems = schemas.errors("run", run)
     if problems:
         raise KitError(f"merged run.json would be invalid: {problems[0]}", ExitCode.SCHEMA)
-    files["run.json"] = dumps_json(run).encode("utf-8")
-    files["environment.json"] = base.members["environment.json"]
+    files[RUN] = dumps_json(run).encode("utf-8")
+    files[ENVIRONMENT] = base.members[ENVIRONMENT]
     manifest = build_manifest(run, base.env, files)
     problems = schemas.errors("manifest", manifest)
     if problems:
@@ -279,7 +279,7 @@ def write_merged(
         write_deterministic_targz(members, dest)
     except OSError as e:
         raise KitError(f"cannot write {dest}: {e.strerror or e}", ExitCode.OUTPUT) from None
-    run = parse(members["run.json"])
+    run = parse(members[RUN])
     return MergeInfo(
         str(dest),
         run["shard"]["count"],

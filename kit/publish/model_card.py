@@ -16,6 +16,7 @@ from typing import Any
 
 from kit.errors import ExitCode, KitError
 from kit.fsio import atomic_write_bytes
+from kit.runfolder import MODEL_META
 from kit.verify.verified import VerifiedBundle
 
 
@@ -29,7 +30,7 @@ def _meta(manifest: dict[str, Any], members: dict[str, bytes], folder: PurePosix
         return mteb.get_model_meta(name, revision, fetch_from_hf=False)
     except (KeyError, ValueError):
         pass
-    data = members.get((folder / "model_meta.json").as_posix())
+    data = members.get((folder / MODEL_META).as_posix())
     if data is None:
         raise KitError(f"{name} is not in mteb's registry and the bundle has no model_meta.json",
                        ExitCode.NOT_FOUND)  # fmt: skip

@@ -21,6 +21,7 @@ from typing import Any
 
 from kit.bundle.jsonread import parse
 from kit.errors import ExitCode, KitError
+from kit.runfolder import MODEL_META
 
 DRIFT_LIMIT = 0.001  # the results repository's MTEB_SCORE_EPSILON (tests/test_results_diff.py)
 
@@ -155,7 +156,7 @@ def canonical_meta(data: bytes) -> bytes:
     mteb dumps ``training_datasets`` from a set, in hash order: two honest runs differ in
     bytes only; the canonical form makes them equal.
     """
-    return json.dumps(_sorted_lists(_read(data, "model_meta.json")), indent=4).encode()
+    return json.dumps(_sorted_lists(_read(data, MODEL_META)), indent=4).encode()
 
 
 def _first_difference(a: Any, b: Any) -> str:

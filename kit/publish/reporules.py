@@ -21,10 +21,10 @@ from typing import Any
 
 from kit.errors import ExitCode
 from kit.publish.repomerge import DRIFT_LIMIT, Drift, subsets
+from kit.runfolder import MODEL_META, NO_REVISION, results_dir
 
 MAX_FILE_BYTES = 10 * 1024 * 1024
 _SHA1 = re.compile(r"^[0-9a-f]{40}$")
-MODEL_META = "model_meta.json"
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,7 @@ def naming(layout: Layout) -> list[RuleCheck]:
     name, rev = layout.meta.get("name"), layout.meta.get("revision")
     if not isinstance(name, str) or not isinstance(rev, str):
         return [_bad("naming", where, "model_meta.json lacks a name or revision string")]
-    expected = PurePosixPath("results", name.replace(" ", "_").replace("/", "__"), rev)
+    expected = results_dir(name, rev)
     if expected != layout.folder:
         return [_bad("naming", where, f"{name}@{rev} belongs in {expected}")]
     return [_ok("naming", where, f"{expected} matches model_meta.json's name and revision")]
@@ -92,7 +92,7 @@ def revision_form(layout: Layout) -> list[RuleCheck]:
         _bad(
             "revision",
             where,
-            f"{rev!r} is not a 40-hex commit; new results may not use no_revision_available "
+            f"{rev!r} is not a 40-hex commit; new results may not use {NO_REVISION} "
             "or external (only listed legacy folders do)",
         )
     ]

@@ -1,8 +1,8 @@
 """Running a re-run: the I/O around ``kit.rerun.plan``.
 
 Read the verified bundle, plan (``make_plan``), find or build the image for a container
-re-run (``resolve_image``, through ``kit.evaluate.docker_engine.ImageStore``), run the tasks on
-this host (``kit.evaluate.runner``) or in the image (``kit.evaluate.container``), recompute the
+re-run (``kit.container.choice.resolve_image``), run the tasks on this host
+(``kit.evaluate.runner``) or in the image (``kit.container.launch``), recompute the
 re-run's scores from mteb's files exactly as verify does, and compare each with the claimed
 one. The bundle under review is only read (its sha256 is checked before and after); the
 re-run's own run folder can become a review bundle whose run.json records what it reviewed.
@@ -24,20 +24,11 @@ from kit.bundle.jsonread import parse
 from kit.bundle.manifest import MANIFEST
 from kit.errors import ExitCode, KitError
 from kit.fsio import atomic_write_json, sha256_bytes
-from kit.rerun.plan import (
-    LOCK_LABEL,
-    RerunPlan,
-    RerunRequest,
-    choose_image,
-    compare_scores,
-    make_plan,
-    plan_lines,
-    recorded_image,
-)
+from kit.rerun.plan import RerunPlan, RerunRequest, compare_scores, make_plan, plan_lines
+from kit.runfolder import RUN
 
 if TYPE_CHECKING:
     from kit.bundle.write import BundleInfo
-    from kit.evaluate.docker_engine import Image, ImageStore
     from kit.verify.checks import VerifyReport
     from kit.verify.verified import VerifiedBundle
 
@@ -86,46 +77,6 @@ class RerunResult:
         if self.review_bundle is not None:
             out["review_bundle"] = dataclasses.asdict(self.review_bundle)
         return out
-
-
-def resolve_image(
-    run: dict[str, Any],
-    env: dict[str, Any],
-    log: Log,
-    build: bool = True,
-    store: ImageStore | None = None,
-    root: Path | None = None,
-) -> dict[str, Any]:
-    """The image a container re-run uses (``choose_image`` on what ``store`` holds).
-
-    Builds it from the checkout (``root``, default: this one) when needed and ``build``; the
-    returned choice carries ``recorded``, what the bundle records. ``store`` defaults to the
-    Docker daemon.
-    """
-    from kit.evaluate import container
-
-    if store is None:
-        from kit.evaluate.docker_engine import connect
-
-        store = connect()
-    recorded = recorded_image(run, env)
-    checkout = container.lockfile_sha256(recorded["flavor"], root)
-    images = store.find(LOCK_LABEL)
-    if recorded["image_id"] and recorded["image_id"] not in {i.id for i in images}:
-        present = store.get(recorded["image_id"])  # present, but without our labels
-        if present is not None:
-            images.append(present)
-    choice = choose_image(recorded, [_as_local(i) for i in images], checkout)
-    if choice["action"] == "build" and build:
-        log(f"building {choice['image']}: {choice['why']}")
-        req = container.BuildRequest(flavor=recorded["flavor"], tag=choice["image"], source=root)
-        info = container.build_image(req, log, engine=store)
-        choice = {**choice, "image": info.image_id}
-    return {**choice, "recorded": recorded}
-
-
-def _as_local(image: Image) -> dict[str, Any]:
-    return {"id": image.id, "tags": list(image.tags), "labels": dict(image.labels)}
 
 
 # -- running (I/O) --------------------------------------------------------------------------
@@ -198,7 +149,7 @@ def _run_host(plan: RerunPlan, req: RerunRequest, out: Path, log: Log) -> dict[s
 
 
 def _run_container(plan: RerunPlan, req: RerunRequest, out: Path, log: Log) -> dict[str, Any]:
-    from kit.evaluate.container import RunRequest, run_evaluate
+    from kit.container.launch import RunRequest, run_evaluate
 
     assert plan.image is not None, "resolve_image first"
     image: str = plan.image["image"]
@@ -251,7 +202,7 @@ def _prepare_output(req: RerunRequest) -> tuple[Path, bool]:
     if req.output is None:
         return Path(tempfile.mkdtemp(prefix="repro-kit-rerun-")), True
     out = Path(req.output)
-    run_json = out / "run.json"
+    run_json = out / RUN
     if run_json.is_file():
         try:
             previous = parse(run_json.read_bytes())
@@ -282,7 +233,7 @@ def rerun_bundle(
     ``sign``). ``here`` overrides this machine's ``speed_profile`` (tests).
     """
     from kit.evaluate import mteb_adapter as mt
-    from kit.evaluate.taskcost import task_costs
+    from kit.evaluate.shard.cost import task_costs
 
     if not report.ok or report.manifest is None:
         raise KitError("the bundle must pass verify before a re-run", report.exit_code)
@@ -295,6 +246,8 @@ def rerun_bundle(
     plan = make_plan(run, env, claimed, req, costs, here or _here())
     check_model_folder(run, req.model_path)
     if req.in_container:
+        from kit.container.choice import resolve_image
+
         plan.image = resolve_image(run, env, log, build=not req.dry_run)
         if plan.image["why"] != "the recorded image ID":
             plan.notes.append(plan.image["why"])
@@ -348,8 +301,9 @@ def check_model_folder(run: dict[str, Any], model_path: Path | None) -> None:
 
     Checked before any task runs; the refusal names the first differing file.
     """
-    from kit.evaluate.model_digest import digest_folder, files_from_record, first_difference
-    from kit.evaluate.model_source import check_folder
+    from kit.evaluate.model.identity import digest_folder
+    from kit.evaluate.model.source import check_folder
+    from kit.runfolder import files_from_record, first_difference
 
     model = run.get("model") or {}
     if model_path is None:
@@ -378,7 +332,7 @@ def check_model_folder(run: dict[str, Any], model_path: Path | None) -> None:
 
 
 def _here() -> dict[str, Any]:
-    from kit.evaluate.environment import speed_profile
+    from kit.machine.environment import speed_profile
 
     return speed_profile()
 
@@ -388,7 +342,7 @@ def _record_review(
 ) -> None:
     """Write into the re-run's run.json what it reviewed and what it found."""
     assert report.manifest is not None
-    path = out / "run.json"
+    path = out / RUN
     record = json.loads(path.read_text())
     record["review"] = {
         "reviewed_bundle": {

@@ -1,9 +1,9 @@
 """Planning a re-run: plain data and pure decisions (no I/O, no docker, no torch, no mteb).
 
 Which tasks to re-run (named, all, or a seeded cheap-first draw: ``kit.rerun.sample``), how
-long each should take here, the settings the bundle records, which image a container re-run
-uses (``choose_image``, given what the image store holds), and how re-run scores compare
-with the claimed ones. ``kit.rerun.execute`` does the I/O around these.
+long each should take here, the settings the bundle records, and how re-run scores compare
+with the claimed ones. ``kit.rerun.execute`` does the I/O around these; the image a container
+re-run uses is ``kit.container.choice``'s decision.
 """
 
 from __future__ import annotations
@@ -16,9 +16,6 @@ from typing import Any
 from kit.errors import ExitCode, KitError
 from kit.rerun.embcache import decide
 from kit.rerun.sample import draw
-
-LOCK_LABEL = "dev.repro-kit.lockfile-sha256"
-FLAVOR_LABEL = "dev.repro-kit.flavor"
 
 
 @dataclass
@@ -226,62 +223,6 @@ def plan_lines(plan: RerunPlan) -> list[str]:
     lines.append(f"  expected total ~{plan.expected_seconds:.0f} s")
     lines += [f"  note: {n}" for n in plan.notes]
     return lines
-
-
-# -- the recorded image (pure decision; kit.rerun.execute asks the image store) ------------
-
-
-def recorded_image(run: dict[str, Any], env: dict[str, Any]) -> dict[str, Any]:
-    """Image ID, flavor and lockfile hash the bundle records (None where it does not)."""
-    c = run.get("container") or {}
-    labels = c.get("labels") or {}
-    info = ((env.get("container") or {}).get("image")) or {}
-    kind = (run.get("resolved") or {}).get("device_kind") or "cpu"
-    return {
-        "image_id": c.get("image_id"),
-        "flavor": labels.get(FLAVOR_LABEL)
-        or info.get("flavor")
-        or ("cuda" if kind == "cuda" else "cpu"),
-        "lockfile_sha256": labels.get(LOCK_LABEL) or info.get("lockfile_sha256"),
-    }
-
-
-def choose_image(
-    recorded: dict[str, Any], local: list[dict[str, Any]], checkout_lock: str | None
-) -> dict[str, Any]:
-    """Use the recorded image if present, else an equivalent local one, else build; or refuse."""
-    by_id = {img["id"]: img for img in local}
-    if recorded["image_id"] and recorded["image_id"] in by_id:
-        return {"action": "use", "image": recorded["image_id"], "why": "the recorded image ID"}
-    want = recorded["lockfile_sha256"]
-    flavor = recorded["flavor"]
-    where = (
-        f"image {recorded['image_id'][:19]} is not present here"
-        if recorded["image_id"]
-        else "the bundle was not made in an image"
-    )
-    if want and checkout_lock and want != checkout_lock:
-        raise KitError(
-            f"cannot re-run in the bundle's image: {where}, and it was built from lockfiles/"
-            f"{flavor}.txt sha256 {want[:12]}, this checkout's is {checkout_lock[:12]}; a rebuild "
-            "would not be the same image (check out the bundle's kit revision, or load its image)",
-            ExitCode.DOCKER,
-        )
-    want = want or checkout_lock
-    for img in sorted(local, key=lambda i: i["id"]):
-        labels = img.get("labels") or {}
-        if labels.get(LOCK_LABEL) == want and labels.get(FLAVOR_LABEL) == flavor:
-            return {
-                "action": "use",
-                "image": img["id"],
-                "why": f"{where}; local image {', '.join(img.get('tags') or [img['id'][:19]])} "
-                f"has the same flavor ({flavor}) and lockfile sha256",
-            }
-    return {
-        "action": "build",
-        "image": f"repro-kit:{flavor}-rerun",
-        "why": f"{where}; rebuilding {flavor} from this checkout's identical lockfile",
-    }
 
 
 # -- comparing -----------------------------------------------------------------------------

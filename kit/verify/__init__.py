@@ -5,6 +5,8 @@ summary, complete, reference, in order, as a ``VerifyReport``; ``check_bundle``/
 ``require_verified`` hand on a ``VerifiedBundle``), ``consistency`` (the records agree, with
 mteb's task layouts from ``tasklayout``), ``reference`` (published scores and the tolerance
 comparison), ``compare`` (why two runs differ: environment first, then score deltas).
-Layer 2: may import ``kit.bundle``, ``kit.signing``, ``kit.evaluate`` and layer 0; never
-``kit.rerun``, ``kit.publish`` or ``kit.cli``.
+mteb is imported only in ``tasklayout`` (late, and only when its cache lacks a task).
+Layer 2: may import ``kit.bundle``, ``kit.signing`` and layer 0; never ``kit.evaluate`` or
+``kit.container`` (the submitter's side, its siblings), ``kit.rerun``, ``kit.publish`` or
+``kit.cli``.
 """

@@ -101,7 +101,7 @@ def load_side(path: Path) -> dict[str, Any]:
     return {"path": str(path), "run": run, "env": env, "tasks": tasks}
 
 
-# Embedding settings (run.json model.embedding, kit/evaluate/encoder_settings.py).
+# Embedding settings (run.json model.embedding, kit/evaluate/model/encoder.py).
 SETTINGS: list[tuple[str, str]] = [
     ("loader", "loader function and arguments"),
     ("prompts", "the model's own prompts"),
@@ -138,7 +138,7 @@ def _prompt_diffs(a: dict[str, Any], b: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _model_diffs(a: dict[str, Any], b: dict[str, Any]) -> list[dict[str, Any]]:
-    from kit.evaluate.model_digest import files_from_record, first_difference
+    from kit.runfolder import files_from_record, first_difference
 
     ma, mb = a.get("model") or {}, b.get("model") or {}
     out = []

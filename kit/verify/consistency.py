@@ -14,16 +14,26 @@ from collections import Counter
 from typing import Any
 
 from kit.bundle.jsonread import JsonRefused, parse
-from kit.bundle.manifest import MANIFEST, MTEB_ENTRY, SIGNATURE, partial_marking
+from kit.bundle.manifest import MANIFEST, SIGNATURE, partial_marking
 from kit.bundle.scores import close
-from kit.evaluate.model_digest import digest_of, files_from_record
-from kit.evaluate.model_source import NO_REVISION
-from kit.evaluate.options import model_as_path
+from kit.runfolder import (
+    ENVIRONMENT,
+    MODEL_META,
+    MTEB_ENTRY,
+    RESULT_EXTRAS,
+    RESULTS,
+    RUN,
+    RUN_SETTINGS,
+    digest_of,
+    files_from_record,
+    result_file,
+    results_dir,
+    revision_folder_name,
+)
 from kit.verify.tasklayout import TaskLayouts
 
-_RECORDS = {"run.json", "environment.json", MANIFEST, SIGNATURE}
-_RESULT_EXTRAS = ("model_meta.json", "run_settings.jsonl")
-_SHARD_FILES = ("run.json", "environment.json", MANIFEST, SIGNATURE, *_RESULT_EXTRAS)
+_RECORDS = {RUN, ENVIRONMENT, MANIFEST, SIGNATURE}
+_SHARD_FILES = (RUN, ENVIRONMENT, MANIFEST, SIGNATURE, *RESULT_EXTRAS)
 #: mteb writes scores rounded to 6 digits; kits before the consistency step recorded the
 #: unrounded score in run.json, so a run.json score may differ from the file's by half a unit.
 _ROUNDING = 5e-7 + 1e-12
@@ -83,16 +93,17 @@ def _task_sets(
     if set(manifest["tasks"]) != set(complete):
         odd = sorted(set(manifest["tasks"]) ^ set(complete))
         out.append(f"manifest's tasks differ from run.json's complete tasks (at {odd[0]!r})")
-    results_dir = run["results_dir"]
+    folder = run["results_dir"]
     for name, t in complete.items():
-        if t["result_file"] != f"{results_dir}/{name}.json":
-            out.append(f"{name}: result file {t['result_file']!r} is not {results_dir}/{name}.json")
+        want = result_file(folder, name)
+        if t["result_file"] != want:
+            out.append(f"{name}: result file {t['result_file']!r} is not {want}")
     expected = {t["result_file"] for t in complete.values()}
-    expected |= {f"{results_dir}/{extra}" for extra in _RESULT_EXTRAS}
+    expected |= {f"{folder}/{extra}" for extra in RESULT_EXTRAS}
     if run.get("model_source") in ("local", "hub"):  # a new model's registry entry for mteb
         expected.add(MTEB_ENTRY)
     merged = isinstance(shard, dict) and shard.get("index") is None
-    status = {f"{results_dir}/{t['name']}.json": t["status"] for t in run["tasks"]}
+    status = {result_file(folder, t["name"]): t["status"] for t in run["tasks"]}
     for member in sorted(members):
         if member in _RECORDS or member in expected:
             continue
@@ -100,10 +111,10 @@ def _task_sets(
             continue
         if member in status:
             out.append(f"{member}: a result file for a task run.json says is {status[member]}")
-        elif member.startswith(f"{results_dir}/") and member.endswith(".json"):
+        elif member.startswith(f"{folder}/") and member.endswith(".json"):
             out.append(f"{member}: a result file for a task run.json does not list")
-        elif member.startswith("results/"):
-            out.append(f"{member}: outside run.json's result folder {results_dir}")
+        elif member.startswith(f"{RESULTS}/"):
+            out.append(f"{member}: outside run.json's result folder {folder}")
         else:
             out.append(f"{member}: not a file a bundle of this run holds")
     return out
@@ -121,8 +132,9 @@ def _model(run: dict[str, Any], manifest: dict[str, Any], members: dict[str, byt
     name, rev = run["resolved"]["model"], run["resolved"]["revision"]
     want = f"{name}@{rev}"
     # a local folder has no revision: mteb files its results under its "no revision" name
-    folder_rev = NO_REVISION if rev is None and run.get("model_source") == "local" else rev
-    folder = f"results/{model_as_path(name)}/{folder_rev}"
+    local = rev is None and run.get("model_source") == "local"
+    folder_rev = revision_folder_name(None) if local else str(rev)
+    folder = results_dir(name, folder_rev).as_posix()
     if run["results_dir"] != folder:
         out.append(f"run.json's result folder {run['results_dir']!r} is not {want}'s ({folder})")
     model = run.get("model")
@@ -134,7 +146,7 @@ def _model(run: dict[str, Any], manifest: dict[str, Any], members: dict[str, byt
     m = manifest["model"]
     if (m["name"], m["revision"]) != (name, rev):
         out.append(f"manifest names model {m['name']}@{m['revision']}, run.json {want}")
-    meta_bytes = members.get(f"{run['results_dir']}/model_meta.json")
+    meta_bytes = members.get(f"{run['results_dir']}/{MODEL_META}")
     if meta_bytes is not None:
         try:
             meta = parse(meta_bytes)
@@ -158,7 +170,7 @@ def _model(run: dict[str, Any], manifest: dict[str, Any], members: dict[str, byt
 
 def _run_settings(run: dict[str, Any], members: dict[str, bytes]) -> list[str]:
     """mteb's run_settings.jsonl: one JSON object a line, each for a task run.json lists."""
-    data = members.get(f"{run['results_dir']}/run_settings.jsonl")
+    data = members.get(f"{run['results_dir']}/{RUN_SETTINGS}")
     if data is None:
         return []
     names = {t["name"] for t in run["tasks"]}

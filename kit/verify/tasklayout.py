@@ -3,7 +3,8 @@
 Importing mteb costs seconds; verify takes milliseconds. ``MtebLayouts`` keeps each task's
 layout in a user cache file (``$XDG_CACHE_HOME/repro-kit/mteb-tasks-<version>.json``, else
 ``~/.cache/repro-kit/``), written atomically, and asks mteb only for the tasks asked and missing.
-Tests pass any object with the ``TaskLayouts`` shape (``StaticLayouts``).
+Tests pass any object with the ``TaskLayouts`` shape (``StaticLayouts``). mteb is imported
+here (``mteb_task_layouts``) and nowhere else in ``kit.verify``.
 """
 
 from __future__ import annotations
@@ -119,9 +120,7 @@ class MtebLayouts:
     def _mteb(self, names: list[str], benchmark: str | None) -> dict[str, Layout]:
         if self._fetch is not None:
             return self._fetch(names, benchmark)
-        from kit.evaluate.mteb_adapter import task_layouts
-
-        return task_layouts(names, benchmark)
+        return mteb_task_layouts(names, benchmark)
 
     def _save(self) -> None:
         body = {"format": _CACHE_FORMAT, "mteb_version": self.mteb_version, "layouts": self._data}
@@ -136,3 +135,40 @@ def default_layouts() -> TaskLayouts | None:
     """The installed mteb's layouts (cached), or None when mteb is not installed."""
     version = installed_mteb_version()
     return None if version is None else MtebLayouts(version)
+
+
+def mteb_task_layouts(names: list[str], benchmark: str | None) -> dict[str, dict[str, Any]]:
+    """What mteb evaluates for each task: eval splits, subsets, main score, type.
+
+    Tasks are taken from ``benchmark`` when given (benchmarks may narrow splits and
+    subsets), else by name. Names mteb does not know are left out.
+    """
+    import logging
+    import warnings
+
+    import mteb
+
+    logging.getLogger("mteb").setLevel(logging.ERROR)  # superseded-task notices
+    warnings.filterwarnings("ignore", category=UserWarning)
+    found: dict[str, Any] = {}
+    if benchmark:
+        try:
+            found = {t.metadata.name: t for t in mteb.get_benchmark(benchmark).tasks}
+        except (KeyError, ValueError):
+            return {}
+    else:
+        for name in names:
+            try:
+                found[name] = mteb.get_task(name)
+            except (KeyError, ValueError):
+                continue
+    return {
+        name: {
+            "eval_splits": list(task.eval_splits),
+            "hf_subsets": list(task.hf_subsets),
+            "main_score": task.metadata.main_score,
+            "type": task.metadata.type,
+        }
+        for name, task in found.items()
+        if name in names or benchmark
+    }

@@ -9,24 +9,26 @@ from pathlib import Path
 import pytest
 
 from kit import __version__
-from kit.errors import ExitCode, KitError
-from kit.evaluate.container import (
+from kit.container.engine import ContainerSpec, Image, Mount
+from kit.container.fake import FakeEngine, make_checkout, sha
+from kit.container.image import (
+    BuildInfo,
+    BuildRequest,
+    build_image,
+    image_identity,
+    lockfile_sha256,
+)
+from kit.container.launch import (
     CONTAINER_AGENT,
     CONTAINER_HF,
     CONTAINER_OUT,
     CONTAINER_PUB,
     CONTAINER_RECORD_ENV,
     INNER_BUNDLE,
-    BuildInfo,
-    BuildRequest,
     RunRequest,
-    build_image,
-    image_identity,
-    lockfile_sha256,
     run_evaluate,
 )
-from kit.evaluate.docker_engine import ContainerSpec, Image, Mount
-from tests.unit.fake_docker import FakeEngine, make_checkout, sha
+from kit.errors import ExitCode, KitError
 
 
 @pytest.fixture

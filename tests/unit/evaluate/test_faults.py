@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 
 import kit.cli
+from kit.container.engine import ContainerSpec, Image
+from kit.container.fake import FakeEngine
+from kit.container.launch import RunRequest, run_evaluate
 from kit.errors import ExitCode, KitError
 from kit.evaluate import faults
-from kit.evaluate.container import RunRequest, run_evaluate
-from kit.evaluate.docker_engine import ContainerSpec, Image
 from kit.fsio import atomic_write_text
-from tests.unit.fake_docker import FakeEngine
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from kit.evaluate.git import git_revision, is_dirty
+from kit.machine.git import git_revision, is_dirty
 
 
 def _git(root: Path, *args: str) -> str:

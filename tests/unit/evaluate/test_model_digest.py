@@ -5,8 +5,8 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from kit.evaluate.model_digest import digest_folder, digest_of, files_from_record, first_difference
-from kit.evaluate.model_source import NO_REVISION
+from kit.evaluate.model.identity import digest_folder
+from kit.runfolder import NO_REVISION, digest_of, files_from_record, first_difference
 
 
 def _folder(root: Path, files: dict[str, bytes]) -> Path:

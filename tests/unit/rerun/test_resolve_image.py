@@ -7,11 +7,10 @@ from typing import Any
 
 import pytest
 
+from kit.container.choice import recorded_image, resolve_image
+from kit.container.engine import Image
+from kit.container.fake import FLAVOR, LOCK, FakeEngine, make_checkout, sha
 from kit.errors import ExitCode, KitError
-from kit.evaluate.docker_engine import Image
-from kit.rerun.execute import resolve_image
-from kit.rerun.plan import recorded_image
-from tests.unit.fake_docker import FLAVOR, LOCK, FakeEngine, make_checkout, sha
 
 LOCK_TEXT = "torch==2.5.1\n"
 RECORDED = "sha256:" + "1" * 64

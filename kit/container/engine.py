@@ -1,6 +1,6 @@
 """The Docker daemon behind two small interfaces: ``ImageStore`` and ``ContainerRunner``.
 
-``kit.evaluate.container`` and ``kit.rerun`` talk to Docker only through these. ``connect()``
+``kit.container.image``, ``launch`` and ``choice`` talk to Docker only through these. ``connect()``
 returns ``DockerEngine``, the docker-SDK implementation of both (the SDK is imported only
 there); unit tests hand in a fake instead, so image choice is testable without a daemon.
 """

@@ -1,4 +1,9 @@
-"""An in-memory Docker for unit tests: ``ImageStore`` and ``ContainerRunner`` without a daemon."""
+"""An in-memory Docker: ``ImageStore`` and ``ContainerRunner`` without a daemon.
+
+For the unit tests of the layers above the engine interface (image choice, builds, the
+container launcher) and for anyone trying them without Docker; ``make_checkout`` lays out
+the least a build needs.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +11,12 @@ import hashlib
 from collections.abc import Callable
 from pathlib import Path
 
+from kit.container.engine import BuildSpec, ContainerSpec, Image
+from kit.container.image import FLAVOR_LABEL, LOCK_LABEL
 from kit.errors import ExitCode, KitError
-from kit.evaluate.docker_engine import BuildSpec, ContainerSpec, Image
 
-LOCK = "dev.repro-kit.lockfile-sha256"
-FLAVOR = "dev.repro-kit.flavor"
+LOCK = LOCK_LABEL
+FLAVOR = FLAVOR_LABEL
 
 
 class FakeEngine:
@@ -30,6 +36,7 @@ class FakeEngine:
         self.ran: list[ContainerSpec] = []
 
     def find(self, label: str) -> list[Image]:
+        """Images carrying ``label``."""
         return [i for i in self.images.values() if label in i.labels]
 
     def get(self, ref: str) -> Image | None:
@@ -77,4 +84,5 @@ def make_checkout(root: Path, lock_text: str = "torch==2.5.1\n") -> Path:
 
 
 def sha(text: str) -> str:
+    """sha256 hex of ``text`` (a lockfile's hash, as the image labels carry it)."""
     return hashlib.sha256(text.encode()).hexdigest()

@@ -2,7 +2,7 @@
 
 Registered models load through mteb's own loader; local folders and hub snapshots as bare
 ``mteb.evaluate(SentenceTransformer(folder))`` loads them, named by a ModelMeta built from
-the folder (kit/evaluate/new_model.py).
+the folder (``kit.evaluate.model.new_model``).
 """
 
 from __future__ import annotations
@@ -12,21 +12,11 @@ from typing import Any
 
 from kit.errors import ExitCode, KitError
 from kit.evaluate import mteb_adapter as mt
-from kit.evaluate.encoder_settings import describe_encoder, folder_loader, registry_loader
-from kit.evaluate.model_source import NO_REVISION, ModelSource, load_folder_model
-from kit.evaluate.new_model import build_model_meta
+from kit.evaluate.model.encoder import describe_encoder, folder_loader, registry_loader
+from kit.evaluate.model.identity import model_provenance
+from kit.evaluate.model.new_model import build_model_meta
+from kit.evaluate.model.source import ModelSource, load_folder_model
 from kit.evaluate.options import EvalOptions
-from kit.evaluate.provenance import model_provenance
-
-
-def no_revision() -> str:
-    """mteb's name for "no revision" (a local folder's results folder)."""
-    return NO_REVISION
-
-
-def results_revision(source: ModelSource) -> str:
-    """The revision folder mteb writes results under."""
-    return str(source.revision) if source.revision is not None else no_revision()
 
 
 def load_for_run(
@@ -80,9 +70,9 @@ def load_for_run(
 
 def _ensure_embedded_default(source: ModelSource) -> str:
     """Lay the packaged default model into the HF cache when it is the one asked for."""
-    from kit.evaluate.hfcache import DEFAULT_MODEL_REVISION, install_default_model
-    from kit.evaluate.hfcache import packaged_default_available as available
     from kit.evaluate.options import DEFAULT_MODEL
+    from kit.machine.hfcache import DEFAULT_MODEL_REVISION, install_default_model
+    from kit.machine.hfcache import packaged_default_available as available
 
     if source.name == DEFAULT_MODEL and source.revision == DEFAULT_MODEL_REVISION and available():
         try:

@@ -23,7 +23,6 @@ from typing import Any, Literal
 from kit.errors import ExitCode, KitError
 
 Kind = Literal["registry", "local", "hub"]
-NO_REVISION = "no_revision_available"  # mteb's folder for a model without a revision (tested)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
 _CONFIGS = ("modules.json", "config.json")
 _WEIGHTS = ("*.safetensors", "pytorch_model*.bin", "model*.bin", "*.pt")

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from kit import __version__
-from kit.evaluate.git import git_revision, is_dirty
 from kit.fsio import sha256_file
+from kit.machine.git import git_revision, is_dirty
 
 # Variables that change numbers or where data comes from (never credentials).
 ENV_ALLOWLIST = (

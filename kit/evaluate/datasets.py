@@ -1,4 +1,4 @@
-"""Provenance of what a run really loaded: model snapshot and dataset revisions, with hashes.
+"""Provenance of the data a run really loaded: dataset revisions and their files' hashes.
 
 Offline, ``datasets`` loads the newest cached copy of a dataset whatever revision was
 asked for. ``record_dataset_loads`` watches every builder that materialises data so the
@@ -15,8 +15,6 @@ from typing import Any
 
 from kit.errors import ExitCode, KitError
 from kit.fsio import sha256_file
-
-_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".json", ".txt", ".model")
 
 
 @dataclass
@@ -147,46 +145,3 @@ def check_faithful(task: Any) -> None:
                     "loaded, so the task would run without its instructions; refusing",
                     ExitCode.UNFAITHFUL_TASK,
                 )
-
-
-def snapshot_folder(model_name: str, revision: str | None) -> Path | None:
-    """The local HF-cache snapshot of a hub model at ``revision``, or None if not cached."""
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import LocalEntryNotFoundError
-
-    try:
-        return Path(snapshot_download(model_name, revision=revision, local_files_only=True))
-    except (LocalEntryNotFoundError, OSError, ValueError):
-        return None
-
-
-def model_provenance(
-    model_name: str, revision_requested: str | None, folder: Path | None = None
-) -> dict[str, Any]:
-    """The files a model was loaded from: its content digest and per-file list.
-
-    ``folder`` is a local model folder; without it, the model's HF-cache snapshot at
-    ``revision_requested`` (kit/evaluate/model_digest.py gives the digest rule).
-    """
-    from kit.evaluate.model_digest import digest_folder
-
-    local = folder is not None
-    where = folder if local else snapshot_folder(model_name, revision_requested)
-    if where is None:
-        return {
-            "name": model_name,
-            "revision_requested": revision_requested,
-            "revision_loaded": None,
-            "files_sha256": {},
-            "note": "model files not found in the local HF cache",
-        }
-    d = digest_folder(where)
-    return {
-        "name": model_name,
-        "revision_requested": revision_requested,
-        "revision_loaded": None if local else where.name,
-        "digest": d.digest,
-        "files": [f.to_json() for f in d.files],
-        "files_sha256": {f.path: f.sha256 for f in d.files if f.path.endswith(_WEIGHT_SUFFIXES)},
-        **({"path": str(where)} if local else {}),
-    }

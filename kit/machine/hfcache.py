@@ -106,3 +106,14 @@ def use_writable_hf_home(environ: dict[str, str] | None = None) -> dict[str, str
     writable_view(home, view)
     env["HF_HOME"] = str(view)
     return {"source": str(home), "view": str(view), "read_only": "true"}
+
+
+def snapshot_folder(model_name: str, revision: str | None) -> Path | None:
+    """The local HF-cache snapshot of a hub model at ``revision``, or None if not cached."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    try:
+        return Path(snapshot_download(model_name, revision=revision, local_files_only=True))
+    except (LocalEntryNotFoundError, OSError, ValueError):
+        return None
