@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +74,47 @@ def _depth(value: Any, limit: int) -> None:
 
 def parse(data: bytes | str, *, allow_nan: bool = False, max_bytes: int = MAX_BYTES) -> Any:
     """The JSON value of ``data``; raises JsonRefused with a one-line reason."""
+    return _parse(data, _nan_constant if allow_nan else _no_constant, max_bytes)
+
+
+@dataclass(frozen=True)
+class ParsedJson:
+    """One document parsed once, readable as ``parse`` gives it with or without NaN allowed.
+
+    ``refused`` is the refusal with NaN/Infinity allowed; ``constant`` the first of them read
+    before any refusal (``parse`` without NaN refuses there, with exactly its reason).
+    """
+
+    value: Any = None
+    refused: str | None = None
+    constant: str | None = None
+
+    def get(self, *, allow_nan: bool = False) -> Any:
+        """The value ``parse(data, allow_nan=allow_nan)`` gives, or its JsonRefused."""
+        if not allow_nan and self.constant is not None:
+            raise JsonRefused(f"{self.constant} is not a JSON number")
+        if self.refused is not None:
+            raise JsonRefused(self.refused)
+        return self.value
+
+
+def parse_once(data: bytes | str, *, max_bytes: int = MAX_BYTES) -> ParsedJson:
+    """``data`` parsed once into a ``ParsedJson`` (its refusal kept, never raised)."""
+    seen: list[str] = []
+
+    def constant(text: str) -> float:
+        if not seen:
+            seen.append(text)
+        return float(text)
+
+    try:
+        value = _parse(data, constant, max_bytes)
+    except JsonRefused as e:
+        return ParsedJson(None, str(e), seen[0] if seen else None)
+    return ParsedJson(value, None, seen[0] if seen else None)
+
+
+def _parse(data: bytes | str, constant: Callable[[str], float], max_bytes: int) -> Any:
     if len(data) > max_bytes:
         raise JsonRefused(f"larger than {max_bytes} bytes")
     if isinstance(data, bytes):
@@ -89,7 +132,7 @@ def parse(data: bytes | str, *, allow_nan: bool = False, max_bytes: int = MAX_BY
             object_pairs_hook=_pairs,
             parse_int=_int,
             parse_float=_float,
-            parse_constant=_nan_constant if allow_nan else _no_constant,
+            parse_constant=constant,
         )
     except JsonRefused:
         raise

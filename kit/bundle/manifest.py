@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -100,46 +101,58 @@ def partial_marking(run: dict[str, Any]) -> dict[str, Any] | None:
     return {"status": run["status"], "tasks": tasks}
 
 
-def task_entries(run: dict[str, Any], members: dict[str, bytes]) -> dict[str, Any]:
-    """Every complete task's scores recomputed from mteb's raw result file."""
+def task_entries(run: dict[str, Any], members: Mapping[str, bytes]) -> dict[str, Any]:
+    """Every complete task's scores recomputed from mteb's raw result file (bytes parsed here)."""
+    return scored_tasks(run, lambda name: parse(members[name], allow_nan=True))
+
+
+def scored_tasks(run: dict[str, Any], read_result: Callable[[str], Any]) -> dict[str, Any]:
+    """Every complete task's scores recomputed from mteb's raw result file.
+
+    ``read_result(path)`` gives a result file's JSON value (NaN allowed), raising KeyError
+    when the bundle lacks it and JsonRefused when it is refused (``BundleRecords.json``).
+    """
     out = {}
     for task in run["tasks"]:
         if task["status"] != "complete":
             continue
-        raw_bytes = members.get(task["result_file"])
-        if raw_bytes is None:
-            raise ScoreError(f"{task['name']}: {task['result_file']} not in bundle")
         try:
-            raw = parse(raw_bytes, allow_nan=True)
+            raw = read_result(task["result_file"])
+        except KeyError:
+            raise ScoreError(f"{task['name']}: {task['result_file']} not in bundle") from None
         except JsonRefused as e:
             raise ScoreError(f"{task['name']}: result file: {e}") from None
-        if not isinstance(raw, dict):
-            raise ScoreError(f"{task['name']}: result file is not a JSON object")
-        if raw.get("task_name") != task["name"]:
-            raise ScoreError(f"{task['name']}: result file names task {raw.get('task_name')!r}")
-        splits = task.get("eval_splits") or None
-        try:
-            sc = task_scores(raw, splits)
-        except ScoreError as e:
-            raise ScoreError(f"{task['name']}: {e}") from None
-        ds = task.get("dataset") or {}
-        out[task["name"]] = {
-            "type": task["type"],
-            "main_metric": task["main_metric"],
-            "main_score": sc["main_score"],
-            "splits": sorted({e["split"] for e in sc["entries"]}),
-            "entries": sc["entries"],
-            "result_file": task["result_file"],
-            "dataset": {
-                "path": ds.get("path"),
-                "revision_pinned": ds.get("revision_pinned"),
-                "revision_loaded": ds.get("revision_loaded"),
-                "revision_mismatch": ds.get("revision_mismatch"),
-            }
-            if ds
-            else None,
-        }
+        out[task["name"]] = _task_entry(task, raw)
     return out
+
+
+def _task_entry(task: dict[str, Any], raw: Any) -> dict[str, Any]:
+    if not isinstance(raw, dict):
+        raise ScoreError(f"{task['name']}: result file is not a JSON object")
+    if raw.get("task_name") != task["name"]:
+        raise ScoreError(f"{task['name']}: result file names task {raw.get('task_name')!r}")
+    splits = task.get("eval_splits") or None
+    try:
+        sc = task_scores(raw, splits)
+    except ScoreError as e:
+        raise ScoreError(f"{task['name']}: {e}") from None
+    ds = task.get("dataset") or {}
+    return {
+        "type": task["type"],
+        "main_metric": task["main_metric"],
+        "main_score": sc["main_score"],
+        "splits": sorted({e["split"] for e in sc["entries"]}),
+        "entries": sc["entries"],
+        "result_file": task["result_file"],
+        "dataset": {
+            "path": ds.get("path"),
+            "revision_pinned": ds.get("revision_pinned"),
+            "revision_loaded": ds.get("revision_loaded"),
+            "revision_mismatch": ds.get("revision_mismatch"),
+        }
+        if ds
+        else None,
+    }
 
 
 def benchmark_aggregates(tasks: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
@@ -190,9 +203,27 @@ def _code(code: dict[str, Any]) -> dict[str, Any]:
 
 
 def build_manifest(
-    run: dict[str, Any], env: dict[str, Any], members: dict[str, bytes]
+    run: dict[str, Any], env: dict[str, Any], members: Mapping[str, bytes]
 ) -> dict[str, Any]:
-    tasks = task_entries(run, members)
+    """The manifest of a run's member files (its task scores recomputed from their bytes)."""
+    return manifest_of(run, env, task_entries(run, members), file_digests(members))
+
+
+def file_digests(members: Mapping[str, bytes]) -> dict[str, dict[str, Any]]:
+    """The manifest's ``files``: each member's sha256 and size, by name."""
+    return {
+        name: {"sha256": sha256_bytes(data), "size": len(data)}
+        for name, data in sorted(members.items())
+    }
+
+
+def manifest_of(
+    run: dict[str, Any],
+    env: dict[str, Any],
+    tasks: dict[str, Any],
+    files: dict[str, dict[str, Any]],
+) -> dict[str, Any]:
+    """The manifest of ``run`` and ``env``, given its task scores (``scored_tasks``) and files."""
     model = run.get("model") or {}
     manifest = {
         "format": MANIFEST_FORMAT,
@@ -212,10 +243,7 @@ def build_manifest(
         "tasks": tasks,
         "aggregates": benchmark_aggregates(tasks, run),
         "environment": environment_summary(run, env),
-        "files": {
-            name: {"sha256": sha256_bytes(data), "size": len(data)}
-            for name, data in sorted(members.items())
-        },
+        "files": dict(sorted(files.items())),
     }
     partial = partial_marking(run)
     if partial is not None:

@@ -99,7 +99,7 @@ def load_shard(bundle: VerifiedBundle) -> ShardBundle:
         raise _fail(
             f"{bundle.path} is not a shard bundle (its run was not made with evaluate --shard)"
         )
-    signer = bundle.report.signer
+    signer = bundle.signer.checked_json()
     return ShardBundle(
         str(bundle.path), dict(bundle.members), bundle.run, bundle.environment, signer
     )

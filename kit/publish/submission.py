@@ -52,11 +52,8 @@ def write_submission(run_dir: Path, dest: Path, sign: Signer | None) -> Submissi
         bad = report.first_failure()
         _remove(dest)
         raise KitError(f"the bundle written failed verify: {bad.name}: {bad.reason}", bad.code)
-    manifest = report.manifest or {}
-    partial = tuple(
-        str(t.get("name")) for t in ((manifest.get("partial") or {}).get("tasks") or [])
-    )
-    fingerprint = report.verdict.fingerprint if report.verdict is not None else None
+    partial = tuple(str(t.get("name")) for t in ((verified.partial or {}).get("tasks") or []))
+    fingerprint = verified.signer.fingerprint
     return Submission(info.path, verified.sha256, info.size, info.signed, fingerprint, partial)
 
 

@@ -235,11 +235,10 @@ def rerun_bundle(
     from kit.evaluate import mteb_adapter as mt
     from kit.evaluate.shard.cost import task_costs
 
-    if not report.ok or report.manifest is None:
+    if not report.ok:
         raise KitError("the bundle must pass verify before a re-run", report.exit_code)
-    path, before, members = bundle.path, bundle.sha256, dict(bundle.members)
-    run, env = bundle.run, bundle.environment
-    claimed = {n: t["main_score"] for n, t in report.manifest["tasks"].items()}
+    before, run, env = bundle.sha256, bundle.run, bundle.environment
+    claimed = {n: t["main_score"] for n, t in bundle.manifest["tasks"].items()}
     names = tuple(t["name"] for t in run["tasks"])
     mt.quiet_libraries()
     costs = {n: c["cost"] for n, c in task_costs(mt.resolve_tasks(names, None)).items()}
@@ -283,7 +282,7 @@ def rerun_bundle(
             wall_seconds=round(wall, 3),
             output=None if temporary else str(out),
         )
-        _record_review(out, path, members, report, result)
+        _record_review(out, bundle, report, result)
         if review_bundle is not None:
             from kit.bundle.write import write_bundle
 
@@ -338,20 +337,19 @@ def _here() -> dict[str, Any]:
 
 
 def _record_review(
-    out: Path, bundle: Path, members: dict[str, bytes], report: VerifyReport, result: RerunResult
+    out: Path, bundle: VerifiedBundle, report: VerifyReport, result: RerunResult
 ) -> None:
     """Write into the re-run's run.json what it reviewed and what it found."""
-    assert report.manifest is not None
     path = out / RUN
     record = json.loads(path.read_text())
     record["review"] = {
         "reviewed_bundle": {
-            "file": bundle.name,
+            "file": bundle.path.name,
             "sha256": result.bundle_sha256,
-            "manifest_sha256": sha256_bytes(members[MANIFEST]),
-            "signer": report.signer,
-            "model": report.manifest["model"]["name"],
-            "revision": report.manifest["model"]["revision"],
+            "manifest_sha256": sha256_bytes(bundle.members[MANIFEST]),
+            "signer": bundle.signer.checked_json(),
+            "model": bundle.manifest["model"]["name"],
+            "revision": bundle.manifest["model"]["revision"],
         },
         "verify_checks": [{"name": c.name, "ok": c.ok, "reason": c.reason} for c in report.checks],
         "plan": result.plan,

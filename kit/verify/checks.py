@@ -7,7 +7,7 @@ order above. Nothing is extracted to disk: members are read into memory with lim
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from kit.bundle import schemas
 from kit.bundle.jsonread import JsonRefused, parse
@@ -17,13 +17,15 @@ from kit.bundle.manifest import (
     MANIFEST_FORMAT_VERSION,
     SIGNATURE,
     benchmark_aggregates,
-    build_manifest,
     manifest_bytes,
-    task_entries,
+    manifest_of,
+    scored_tasks,
 )
+from kit.bundle.records import BundleRecords
 from kit.bundle.scores import ScoreError, close
 from kit.errors import ExitCode, KitError
 from kit.fsio import sha256_bytes
+from kit.runfolder import ENVIRONMENT, RUN
 from kit.signing.policy import NoTrustAnchor, SignaturePolicy, SignatureVerdict
 from kit.verify.consistency import check_consistency
 from kit.verify.reference import Reference, compare_with_reference
@@ -38,17 +40,52 @@ class Check:
     code: ExitCode = ExitCode.OK
 
 
+@dataclass(frozen=True)
+class SignerInfo:
+    """Who signed a bundle, as far as the signature policy checked it.
+
+    ``status``: ``verified`` (a trusted key signed it), ``not_checked`` (signed, but the policy
+    accepted it without a trust anchor) or ``unsigned`` (accepted unsigned).
+    """
+
+    status: Literal["verified", "not_checked", "unsigned"]
+    fingerprint: str | None = None
+    principals: tuple[str, ...] = ()
+    key_type: str | None = None
+
+    @classmethod
+    def of(cls, verdict: SignatureVerdict, signed: bool) -> SignerInfo:
+        """The signer a policy's ``verdict`` accepted (``signed``: a signature was present)."""
+        who = verdict.signer
+        if who is not None:
+            return cls("verified", who.fingerprint, tuple(who.principals), who.key_type)
+        return cls("not_checked", verdict.fingerprint) if signed else cls("unsigned")
+
+    def checked_json(self) -> dict[str, Any] | None:
+        """The key a trust anchor checked, as plain data (None when none was checked)."""
+        if self.status != "verified":
+            return None
+        return {
+            "principals": list(self.principals),
+            "key_type": self.key_type,
+            "fingerprint": self.fingerprint,
+        }
+
+
 @dataclass
 class VerifyReport:
+    """Every check in order with its reason and code, and what the signature check found.
+
+    ``signer`` is set once the signature policy accepted; ``signed`` says whether the bundle
+    carries a signature (checked or not); ``reference`` is the reference comparison, if asked.
+    What was verified (the records, the task scores) is handed on in a ``VerifiedBundle``.
+    """
+
     bundle: str
     checks: list[Check] = field(default_factory=list)
-    manifest: dict[str, Any] | None = None
-    signer: dict[str, Any] | None = None
+    signer: SignerInfo | None = None
     reference: dict[str, Any] | None = None
-    verdict: SignatureVerdict | None = None  # the signature policy's, when it accepted
-    signed: bool = False  # whether the bundle carries a signature (checked or not)
-    run: dict[str, Any] | None = None  # run.json, once it matched its schema
-    environment: dict[str, Any] | None = None  # environment.json, likewise
+    signed: bool = False
 
     @property
     def exit_code(self) -> ExitCode:
@@ -79,9 +116,17 @@ class VerifyReport:
                 {"name": c.name, "ok": c.ok, "reason": c.reason, "code": int(c.code)}
                 for c in self.checks
             ],
-            "signer": self.signer,
+            "signer": None if self.signer is None else self.signer.checked_json(),
             "reference": self.reference,
         }
+
+
+@dataclass(frozen=True)
+class Passed:
+    """What every check passed on: the parsed records and the task scores recomputed from them."""
+
+    records: BundleRecords
+    tasks: dict[str, Any]
 
 
 def verify_members(
@@ -94,14 +139,14 @@ def verify_members(
     mean_tolerance: float = 0.005,
     allow_partial: bool = False,
     layouts: TaskLayouts | None = None,
-) -> tuple[VerifyReport, dict[str, Any] | None]:
+) -> tuple[VerifyReport, Passed | None]:
     """Run every check after the archive step on a bundle's ``members``, in the fixed order.
 
-    Returns the report (its first failure decides the exit code) and the task scores
-    recomputed from mteb's raw files (None when the checks stopped before them).
-    ``label`` names the bundle in the report; a partial bundle fails (PARTIAL) unless
-    ``allow_partial``; ``layouts`` says what mteb evaluates per task (default: the installed
-    mteb's, cached).
+    Returns the report (its first failure decides the exit code) and, when no check failed,
+    the records every check read (each member parsed once) with the task scores recomputed
+    from mteb's raw files. ``label`` names the bundle in the report; a partial bundle fails
+    (PARTIAL) unless ``allow_partial``; ``layouts`` says what mteb evaluates per task
+    (default: the installed mteb's, cached).
     """
     report = VerifyReport(label)
     report.add("archive", True, f"{len(members)} members, safe")
@@ -110,29 +155,28 @@ def verify_members(
     manifest = _check_schema(report, members)
     if manifest is None:
         return report, None
-    report.manifest = manifest
-    if not _check_integrity(report, members, manifest):
+    digests = _check_integrity(report, members, manifest)
+    if digests is None:
         return report, None
-    if not _check_records(report, members):
+    records = BundleRecords(members, manifest)
+    if not _check_records(report, records):
         return report, None
-    assert report.run is not None and report.environment is not None
-    tasks = _check_scores(report, members, manifest, report.run)
+    run, env = records.run, records.environment
+    tasks = _check_scores(report, records, run)
     if tasks is None:
         return report, None
-    problems, summary = check_consistency(
-        report.run, manifest, members, tasks, layouts or default_layouts()
-    )
+    problems, summary = check_consistency(run, records, tasks, layouts or default_layouts())
     if problems:
         more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
         report.add("consistency", False, problems[0] + more, ExitCode.INCONSISTENT)
         return report, None
     report.add("consistency", True, summary)
-    if not _check_summary(report, members, manifest, report.run, report.environment):
+    if not _check_summary(report, manifest, run, env, tasks, digests):
         return report, None
     _check_complete(report, manifest, allow_partial)
     if reference is not None:
         _check_reference(report, tasks, reference, tolerance, mean_tolerance)
-    return report, tasks
+    return report, (Passed(records, tasks) if report.ok else None)
 
 
 def _check_signature(
@@ -153,15 +197,8 @@ def _check_signature(
         verdict = policy.check(members[MANIFEST], armored)
     except KitError as e:
         return report.add("signature", False, e.message, e.code)
-    report.verdict = verdict
-    if verdict.signer is None:
-        return report.add("signature", None, verdict.reason)
-    report.signer = {
-        "principals": list(verdict.signer.principals),
-        "key_type": verdict.signer.key_type,
-        "fingerprint": verdict.signer.fingerprint,
-    }
-    return report.add("signature", True, verdict.reason)
+    report.signer = SignerInfo.of(verdict, report.signed)
+    return report.add("signature", None if verdict.signer is None else True, verdict.reason)
 
 
 def _check_schema(report: VerifyReport, members: dict[str, bytes]) -> dict[str, Any] | None:
@@ -200,13 +237,12 @@ def _check_schema(report: VerifyReport, members: dict[str, bytes]) -> dict[str, 
     return manifest
 
 
-def _check_records(report: VerifyReport, members: dict[str, bytes]) -> bool:
+def _check_records(report: VerifyReport, records: BundleRecords) -> bool:
     """run.json and environment.json against their schemas (after integrity: trusted bytes)."""
     problems = []
-    records: dict[str, dict[str, Any]] = {}
-    for name in ("run", "environment"):
+    for name, member in (("run", RUN), ("environment", ENVIRONMENT)):
         try:
-            data = parse(members[f"{name}.json"])
+            data = records.json(member)
         except KeyError:
             problems.append(f"{name}.json missing")
             continue
@@ -214,38 +250,43 @@ def _check_records(report: VerifyReport, members: dict[str, bytes]) -> bool:
             problems.append(f"{name}.json: {e}")
             continue
         problems += [f"{name}.json {p}" for p in schemas.errors(name, data)]
-        records[name] = data
     if problems:
         more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
         return report.add("records", False, problems[0] + more, ExitCode.SCHEMA)
-    report.run, report.environment = records["run"], records["environment"]
     return report.add("records", True, "run.json and environment.json match their schemas (v1)")
 
 
 def _check_integrity(
     report: VerifyReport, members: dict[str, bytes], manifest: dict[str, Any]
-) -> bool:
+) -> dict[str, dict[str, Any]] | None:
+    """Every listed file present with its size and sha256, nothing unlisted; the digests."""
     listed = manifest["files"]
     problems = []
+    digests = {}
     for name, meta in sorted(listed.items()):
         data = members.get(name)
         if data is None:
             problems.append(f"{name} missing")
-        elif len(data) != meta["size"] or sha256_bytes(data) != meta["sha256"]:
+            continue
+        digests[name] = {"sha256": sha256_bytes(data), "size": len(data)}
+        if len(data) != meta["size"] or digests[name]["sha256"] != meta["sha256"]:
             problems.append(f"{name} altered (sha256 differs)")
     extra = sorted(set(members) - set(listed) - {MANIFEST, SIGNATURE})
     problems += [f"{name} not listed in the manifest" for name in extra]
     if problems:
         more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
-        return report.add("integrity", False, problems[0] + more, ExitCode.INTEGRITY)
-    return report.add("integrity", True, f"{len(listed)} files match their sha256")
+        report.add("integrity", False, problems[0] + more, ExitCode.INTEGRITY)
+        return None
+    report.add("integrity", True, f"{len(listed)} files match their sha256")
+    return digests
 
 
 def _check_scores(
-    report: VerifyReport, members: dict[str, bytes], manifest: dict[str, Any], run: dict[str, Any]
+    report: VerifyReport, records: BundleRecords, run: dict[str, Any]
 ) -> dict[str, Any] | None:
+    manifest = records.manifest
     try:
-        tasks = task_entries(run, members)
+        tasks = scored_tasks(run, lambda name: records.json(name, allow_nan=True))
     except (ScoreError, KeyError, ValueError) as e:
         report.add("scores", False, f"cannot recompute scores: {e}", ExitCode.SCORES)
         return None
@@ -298,14 +339,18 @@ def _check_scores(
 
 def _check_summary(
     report: VerifyReport,
-    members: dict[str, bytes],
     manifest: dict[str, Any],
     run: dict[str, Any],
     env: dict[str, Any],
+    tasks: dict[str, Any],
+    files: dict[str, dict[str, Any]],
 ) -> bool:
-    """Every other claim of the manifest must equal what the records say (rebuilt here)."""
-    files = {n: d for n, d in members.items() if n not in (MANIFEST, SIGNATURE)}
-    rebuilt = build_manifest(run, env, files)
+    """Every other claim of the manifest must equal what the records say (rebuilt here).
+
+    ``tasks`` are the scores step's (recomputed from the raw files), ``files`` the integrity
+    step's digests of every member but the manifest and its signature.
+    """
+    rebuilt = manifest_of(run, env, tasks, files)
     rebuilt["kit_version"] = manifest["kit_version"]
     differing = sorted(k for k in set(rebuilt) | set(manifest) if rebuilt.get(k) != manifest.get(k))
     if differing:

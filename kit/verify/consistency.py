@@ -11,10 +11,12 @@ evaluates, and a run with a task not complete marked partial in the manifest.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from typing import Any
 
-from kit.bundle.jsonread import JsonRefused, parse
+from kit.bundle.jsonread import JsonRefused
 from kit.bundle.manifest import MANIFEST, SIGNATURE, partial_marking
+from kit.bundle.records import BundleRecords
 from kit.bundle.scores import close
 from kit.runfolder import (
     ENVIRONMENT,
@@ -41,25 +43,26 @@ _ROUNDING = 5e-7 + 1e-12
 
 def check_consistency(
     run: dict[str, Any],
-    manifest: dict[str, Any],
-    members: dict[str, bytes],
+    records: BundleRecords,
     tasks: dict[str, Any],
     layouts: TaskLayouts | None,
 ) -> tuple[list[str], str]:
     """Problems found across the records (empty when consistent) and a summary of what was checked.
 
-    ``tasks`` are the task scores recomputed from the raw files (the scores step's).
+    ``records`` are the bundle's members and manifest, each parsed once; ``tasks`` the task
+    scores recomputed from the raw files (the scores step's).
     """
+    manifest = records.manifest
     problems = [
-        *_task_sets(run, manifest, members),
-        *_model(run, manifest, members),
-        *_run_settings(run, members),
+        *_task_sets(run, manifest, records.members),
+        *_model(run, manifest, records),
+        *_run_settings(run, records),
         *_main_scores(run, tasks),
         *_partial(run, manifest),
     ]
     layout_note = ""
     if not problems:
-        problems += _layouts(run, members, layouts)
+        problems += _layouts(run, records, layouts)
         layout_note = (
             "; splits and subsets as mteb defines them"
             if layouts is not None
@@ -73,7 +76,7 @@ def check_consistency(
 
 
 def _task_sets(
-    run: dict[str, Any], manifest: dict[str, Any], members: dict[str, bytes]
+    run: dict[str, Any], manifest: dict[str, Any], members: Mapping[str, bytes]
 ) -> list[str]:
     out: list[str] = []
     names = [t["name"] for t in run["tasks"]]
@@ -127,7 +130,7 @@ def _shard_member(member: str) -> bool:
     )
 
 
-def _model(run: dict[str, Any], manifest: dict[str, Any], members: dict[str, bytes]) -> list[str]:
+def _model(run: dict[str, Any], manifest: dict[str, Any], records: BundleRecords) -> list[str]:
     out: list[str] = []
     name, rev = run["resolved"]["model"], run["resolved"]["revision"]
     want = f"{name}@{rev}"
@@ -146,10 +149,10 @@ def _model(run: dict[str, Any], manifest: dict[str, Any], members: dict[str, byt
     m = manifest["model"]
     if (m["name"], m["revision"]) != (name, rev):
         out.append(f"manifest names model {m['name']}@{m['revision']}, run.json {want}")
-    meta_bytes = members.get(f"{run['results_dir']}/{MODEL_META}")
-    if meta_bytes is not None:
+    meta_name = f"{run['results_dir']}/{MODEL_META}"
+    if meta_name in records.members:
         try:
-            meta = parse(meta_bytes)
+            meta = records.json(meta_name)
             if not isinstance(meta, dict):
                 out.append("model_meta.json is not a JSON object")
             elif (meta.get("name"), meta.get("revision")) != (name, folder_rev):
@@ -168,17 +171,15 @@ def _model(run: dict[str, Any], manifest: dict[str, Any], members: dict[str, byt
     return out
 
 
-def _run_settings(run: dict[str, Any], members: dict[str, bytes]) -> list[str]:
+def _run_settings(run: dict[str, Any], records: BundleRecords) -> list[str]:
     """mteb's run_settings.jsonl: one JSON object a line, each for a task run.json lists."""
-    data = members.get(f"{run['results_dir']}/{RUN_SETTINGS}")
-    if data is None:
+    name = f"{run['results_dir']}/{RUN_SETTINGS}"
+    if name not in records.members:
         return []
     names = {t["name"] for t in run["tasks"]}
-    for i, line in enumerate(data.split(b"\n"), 1):
-        if not line.strip():
-            continue
+    for i, line in records.lines(name):
         try:
-            item = parse(line)
+            item = line.get()
         except JsonRefused as e:
             return [f"run_settings.jsonl line {i}: {e}"]
         if not isinstance(item, dict) or item.get("task") not in names:
@@ -220,9 +221,7 @@ def _partial(run: dict[str, Any], manifest: dict[str, Any]) -> list[str]:
     return ["the manifest's partial marking differs from run.json's task statuses"]
 
 
-def _layouts(
-    run: dict[str, Any], members: dict[str, bytes], layouts: TaskLayouts | None
-) -> list[str]:
+def _layouts(run: dict[str, Any], records: BundleRecords, layouts: TaskLayouts | None) -> list[str]:
     if layouts is None:
         return []
     complete = [t for t in run["tasks"] if t["status"] == "complete"]
@@ -240,7 +239,7 @@ def _layouts(
             out.append(f"{name}: not a task of {where} in mteb {ours}")
             continue
         try:
-            raw = parse(members[t["result_file"]], allow_nan=True)
+            raw = records.json(t["result_file"], allow_nan=True)
             scores = raw["scores"]
             splits = sorted(scores)
         except (JsonRefused, KeyError, TypeError):  # the scores step read it; be safe anyway

@@ -8,50 +8,61 @@ parses the archive from those bytes and runs every check. ``verify`` prints its 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any
 
 from kit.bundle.archive import parse_bundle_archive, read_bundle_file
+from kit.bundle.records import BundleRecords
 from kit.errors import ExitCode, KitError
 from kit.fsio import sha256_bytes
-from kit.verify.checks import SignaturePolicy, VerifyReport, verify_members
+from kit.verify.checks import SignaturePolicy, SignerInfo, VerifyReport, verify_members
 from kit.verify.reference import Reference
 
 
 @dataclass(frozen=True)
-class SignerInfo:
-    """Who signed a verified bundle, as far as the policy checked it.
-
-    ``status``: ``verified`` (a trusted key signed it), ``not_checked`` (signed, but the policy
-    accepted it without a trust anchor) or ``unsigned`` (accepted unsigned).
-    """
-
-    status: Literal["verified", "not_checked", "unsigned"]
-    fingerprint: str | None = None
-    principals: tuple[str, ...] = ()
-    key_type: str | None = None
-
-
-@dataclass(frozen=True)
 class VerifiedBundle:
-    """A bundle that passed every check: its bytes' digest, members and parsed records.
+    """A bundle that passed every check: its bytes' digest, its records and its task scores.
 
-    ``members`` is read-only; ``tasks`` holds the task scores recomputed from mteb's raw
-    files; ``report`` is the passing verify report.
+    ``records`` holds the read-only members and every record parsed once (the manifest,
+    run.json, environment.json, the result files); ``tasks`` the task scores recomputed from
+    mteb's raw files; ``report`` is the passing verify report (its checks and signer).
     """
 
     path: Path
     sha256: str
     size: int
-    members: MappingProxyType[str, bytes]
-    manifest: dict[str, Any]
-    run: dict[str, Any]
-    environment: dict[str, Any]
+    records: BundleRecords
     tasks: dict[str, Any]
-    signer: SignerInfo
     report: VerifyReport
+
+    @property
+    def members(self) -> Mapping[str, bytes]:
+        """The bundle's members by name (read-only)."""
+        return self.records.members
+
+    @property
+    def manifest(self) -> dict[str, Any]:
+        return self.records.manifest
+
+    @property
+    def run(self) -> dict[str, Any]:
+        """run.json, as verified."""
+        run: dict[str, Any] = self.records.run
+        return run
+
+    @property
+    def environment(self) -> dict[str, Any]:
+        """environment.json, as verified."""
+        env: dict[str, Any] = self.records.environment
+        return env
+
+    @property
+    def signer(self) -> SignerInfo:
+        """Who signed, as far as the signature policy checked it."""
+        assert self.report.signer is not None  # the signature check passed
+        return self.report.signer
 
     @property
     def partial(self) -> dict[str, Any] | None:
@@ -81,7 +92,7 @@ def check_bundle(
         report = VerifyReport(str(path))
         report.add("archive", False, e.message, e.code)
         return report, None
-    report, tasks = verify_members(
+    report, passed = verify_members(
         str(path),
         members,
         signature=signature,
@@ -90,19 +101,14 @@ def check_bundle(
         mean_tolerance=mean_tolerance,
         allow_partial=allow_partial,
     )
-    if not report.ok or tasks is None or report.manifest is None:
+    if passed is None:
         return report, None
-    assert report.run is not None and report.environment is not None  # records passed
     verified = VerifiedBundle(
         path=path,
         sha256=sha256_bytes(data),
         size=len(data),
-        members=MappingProxyType(members),
-        manifest=report.manifest,
-        run=report.run,
-        environment=report.environment,
-        tasks=tasks,
-        signer=_signer_info(report),
+        records=passed.records,
+        tasks=passed.tasks,
         report=report,
     )
     return report, verified
@@ -145,13 +151,3 @@ def require_verified(
         bad = report.first_failure()
         raise KitError(f"{refusal} {path}: {bad.name}: {bad.reason}", bad.code)
     return verified
-
-
-def _signer_info(report: VerifyReport) -> SignerInfo:
-    verdict = report.verdict
-    if verdict is not None and verdict.signer is not None:
-        who = verdict.signer
-        return SignerInfo("verified", who.fingerprint, tuple(who.principals), who.key_type)
-    if not report.signed:
-        return SignerInfo("unsigned")
-    return SignerInfo("not_checked", verdict.fingerprint if verdict else None)
