@@ -1,8 +1,10 @@
 """The evidence format: a run folder packed into a deterministic, schema-checked bundle.
 
-``archive`` (deterministic tar.gz writing, bounded in-memory reading), ``manifest`` (the
-manifest built from a run folder: plain data in, plain data out), ``scores`` (task scores
-and benchmark means from mteb's raw files), ``schemas/`` (the JSON Schemas), ``write``
-(``write_bundle``, ``add_signature``; signing arrives as a ``Signer`` callable).
-Layer 1: may import only ``kit.errors``, ``kit.fsio`` and ``kit.__version__``; no SSH code, no mteb.
+``archive`` (deterministic tar.gz writing, bounded in-memory reading), ``jsonread`` (the
+strict JSON reader), ``records`` (a bundle's members, each parsed once), ``manifest`` (the
+manifest built from a run folder or from parsed records: plain data in, plain data out),
+``scores`` (task scores and benchmark means from mteb's raw files), ``schemas/`` (the JSON
+Schemas), ``write`` (``write_bundle``, ``add_signature``; signing arrives as a ``Signer``
+callable). Layer 1: may import only ``kit.errors``, ``kit.fsio``, ``kit.runfolder`` and
+``kit.__version__``; no SSH code, no mteb.
 """

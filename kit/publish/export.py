@@ -296,20 +296,7 @@ def plan_export(
         files[MODEL_META] = mteb_model_meta(
             manifest["model"]["name"], manifest["model"]["revision"], device
         )
-    order = sorted(files, key=lambda n: (_LAST.index(n) + 1 if n in _LAST else 0, n))
-    planned: dict[str, Merged] = {}
-    old: dict[str, bytes] = {}
-    for name in order:
-        before = _read_existing(repo / folder / name)
-        if before is not None:
-            old[name] = before
-        if name == MODEL_META:
-            where = (repo / folder / name).as_posix()
-            planned[name] = merge_model_meta(before, files[name], overwrite, where)
-        elif name == RUN_SETTINGS:
-            planned[name] = merge_run_settings(before, files[name])
-        else:
-            planned[name] = merge_task_file(before, files[name], name)
+    planned, old = _merge_with_checkout(repo / folder, files, overwrite)
     final = {n: m.data for n, m in planned.items()}
     for name in _task_files(repo / folder):
         if name not in final:
@@ -351,6 +338,28 @@ def plan_export(
         tuple(sorted(versions)),
         _evidence(bundle),
     )
+
+
+def _merge_with_checkout(
+    target: Path, files: dict[str, bytes], overwrite: bool
+) -> tuple[dict[str, Merged], dict[str, bytes]]:
+    """Each file merged with the one in the checkout's ``target`` folder (model_meta.json
+    and run_settings.jsonl last), and the checkout's files as they were."""
+    order = sorted(files, key=lambda n: (_LAST.index(n) + 1 if n in _LAST else 0, n))
+    planned: dict[str, Merged] = {}
+    old: dict[str, bytes] = {}
+    for name in order:
+        before = _read_existing(target / name)
+        if before is not None:
+            old[name] = before
+        if name == MODEL_META:
+            where = (target / name).as_posix()
+            planned[name] = merge_model_meta(before, files[name], overwrite, where)
+        elif name == RUN_SETTINGS:
+            planned[name] = merge_run_settings(before, files[name])
+        else:
+            planned[name] = merge_task_file(before, files[name], name)
+    return planned, old
 
 
 def rules_failure(plan: ExportPlan, written: bool) -> KitError | None:

@@ -37,6 +37,16 @@ def _table(
 
 
 def render_md(model: dict[str, Any]) -> str:
+    """The report model as Markdown: verdict, means, tasks, types, coverage, environment."""
+    lines = [*_md_head(model), *_md_tasks(model), *_md_published(model), *_md_coverage(model)]
+    lines += ["#### Environment", ""]
+    lines += _table(["", ""], [[md(k), md(v)] for k, v in model["environment"]])
+    lines.append(f"<sub>{md(model['generator'])}</sub>")
+    return "\n".join(lines) + "\n"
+
+
+def _md_head(model: dict[str, Any]) -> list[str]:
+    """The title, verdict, signer, reference, tolerance, scope and the benchmark means."""
     b, sig, against = model["bundle"], model["signer"], model.get("against")
     _, verdict = verdict_text(model)
     lines = [
@@ -69,7 +79,12 @@ def render_md(model: dict[str, Any]) -> str:
         ],
         frozenset({1, 2, 3, 4}),
     )
-    lines += [f"#### Tasks ({len(model['tasks'])})", ""]
+    return lines
+
+
+def _md_tasks(model: dict[str, Any]) -> list[str]:
+    """Per task, and per task type when there is a reference."""
+    lines = [f"#### Tasks ({len(model['tasks'])})", ""]
     lines += _table(
         ["task", "type", "main metric", "score", "reference", "delta", "result"],
         [
@@ -103,6 +118,12 @@ def render_md(model: dict[str, Any]) -> str:
             ],
             frozenset({1, 2, 3, 4}),
         )
+    return lines
+
+
+def _md_published(model: dict[str, Any]) -> list[str]:
+    """The means the reference itself publishes (none when it publishes none)."""
+    lines: list[str] = []
     pubs = model.get("published_means") or []
     if pubs:
         lines += [
@@ -119,7 +140,13 @@ def render_md(model: dict[str, Any]) -> str:
             ],
             frozenset({2, 3}),
         )
-    s = model["summary"]
+    return lines
+
+
+def _md_coverage(model: dict[str, Any]) -> list[str]:
+    """The tasks only one side has, when there is a reference."""
+    lines: list[str] = []
+    s, against = model["summary"], model.get("against")
     if against and (s["no_reference"] or s.get("only_against")):
         lines += ["#### Coverage", ""]
         if s["no_reference"]:
@@ -129,7 +156,4 @@ def render_md(model: dict[str, Any]) -> str:
             shown = ", ".join(more[:12]) + (f" and {len(more) - 12} more" if len(more) > 12 else "")
             lines.append(f"- Only in {md(against['label'])}: {md(shown)}")
         lines.append("")
-    lines += ["#### Environment", ""]
-    lines += _table(["", ""], [[md(k), md(v)] for k, v in model["environment"]])
-    lines.append(f"<sub>{md(model['generator'])}</sub>")
-    return "\n".join(lines) + "\n"
+    return lines

@@ -2,7 +2,8 @@
 
 ``checks`` (archive, signature, schema, integrity, records, scores, aggregates, consistency,
 summary, complete, reference, in order, as a ``VerifyReport``; ``check_bundle``/
-``require_verified`` hand on a ``VerifiedBundle``), ``consistency`` (the records agree, with
+``require_verified`` hand on a ``VerifiedBundle``: the records every check read, each member
+parsed once, with the recomputed task scores), ``consistency`` (the records agree, with
 mteb's task layouts from ``tasklayout``), ``reference`` (published scores and the tolerance
 comparison), ``compare`` (why two runs differ: environment first, then score deltas).
 mteb is imported only in ``tasklayout`` (late, and only when its cache lacks a task).

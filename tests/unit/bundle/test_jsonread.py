@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import json
+import random
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from kit.bundle.jsonread import MAX_DEPTH, JsonRefused, loads_strict, parse, read_json_file
+from kit.bundle.jsonread import (
+    MAX_DEPTH,
+    JsonRefused,
+    loads_strict,
+    parse,
+    parse_once,
+    read_json_file,
+)
 from kit.errors import ExitCode, KitError
 
 HOSTILE = {
@@ -65,3 +76,49 @@ def test_user_files_missing_and_refused(tmp_path: Path) -> None:
     with pytest.raises(KitError) as e:
         read_json_file(bad)
     assert e.value.code == ExitCode.USAGE and "duplicate key" in e.value.message
+
+
+def _outcome(read: Callable[[], Any]) -> tuple[str, Any]:
+    try:
+        value = read()
+    except JsonRefused as e:
+        return "refused", str(e)
+    return "value", json.dumps(value, sort_keys=True)  # NaN != NaN: compare the text
+
+
+# Documents where the order of NaN and another refusal decides what a parse says.
+_ORDER = [
+    b'{"x": NaN, "x": 1}',  # NaN read before the duplicate key is seen
+    b'{"x": 1, "x": NaN}',  # NaN read first too: the duplicate is found when the object closes
+    b"[1e999, NaN]",  # the out-of-range number first
+    b"[NaN, 1e999]",
+    b"[NaN, }",
+    b"[-Infinity, Infinity]",
+    b"[" * (MAX_DEPTH + 1) + b"NaN" + b"]" * (MAX_DEPTH + 1),  # too deep, NaN inside
+    b"[" * (MAX_DEPTH + 1) + b"]" * (MAX_DEPTH + 1) + b"NaN",
+    b'"\\ud800" NaN',
+    b'{"a": [NaN]} x',
+]
+
+
+@pytest.mark.parametrize("data", [d for d, _ in HOSTILE.values()] + _ORDER)
+def test_one_parse_reads_as_parse_with_and_without_nan(data: bytes) -> None:
+    once = parse_once(data)
+    for allow_nan in (False, True):
+        want = _outcome(lambda: parse(data, allow_nan=allow_nan))  # noqa: B023
+        assert _outcome(lambda: once.get(allow_nan=allow_nan)) == want  # noqa: B023
+
+
+def test_one_parse_matches_parse_on_random_documents() -> None:
+    """Random token soups: every outcome (value or reason) with and without NaN is parse's."""
+    rng = random.Random(11)
+    tokens = ['{"a": ', '{"a": 1, "a": 2}', "NaN", "-Infinity", "1e999", "[", "]", "{", "}",
+              ", ", "1", '"s"', "null", "true", ":", '"k": ', "9" * 400, "\ufeff"]  # fmt: skip
+    for _ in range(3000):
+        text = "".join(rng.choice(tokens) for _ in range(rng.randrange(1, 9)))
+        data = text.encode("utf-8")
+        once = parse_once(data)
+        for allow_nan in (False, True):
+            assert _outcome(lambda: once.get(allow_nan=allow_nan)) == _outcome(  # noqa: B023
+                lambda: parse(data, allow_nan=allow_nan)  # noqa: B023
+            ), data

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
 
-from kit.verify.tasklayout import MtebLayouts, StaticLayouts, cache_dir
+from kit.verify.tasklayout import (
+    MtebLayouts,
+    StaticLayouts,
+    cache_dir,
+    dist_info_version,
+    installed_mteb_version,
+)
 
 STS = {
     "eval_splits": ["test"],
@@ -84,3 +91,45 @@ def test_cache_dir_follows_xdg(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
 def test_static_layouts() -> None:
     fixed = StaticLayouts("9", {"": {"A": STS}})
     assert fixed.lookup(["A", "B"], None) == {"A": STS} and fixed.lookup(["A"], "X") == {}
+
+
+def _dist(folder: Path, name: str, version: str, kind: str = "dist-info") -> None:
+    meta = folder / f"{name}-{version}.{kind}"
+    meta.mkdir(parents=True)
+    text = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n\nVersion: not this\n"
+    (meta / ("METADATA" if kind == "dist-info" else "PKG-INFO")).write_text(text)
+
+
+def test_mteb_version_read_as_importlib_metadata_reads_it() -> None:
+    from importlib import metadata
+
+    assert installed_mteb_version() == metadata.version("mteb")
+    assert dist_info_version("mteb") == metadata.version("mteb")  # without importlib.metadata
+
+
+def test_dist_info_version_first_on_the_path_or_undecided(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from importlib import metadata
+
+    first, second, eggs, twice = (tmp_path / d for d in ("a", "b", "eggs", "twice"))
+    _dist(first, "Fake_Pkg", "1.0")
+    _dist(second, "Fake.Pkg", "2.0")
+    _dist(eggs, "fake_pkg", "3.0", "egg-info")
+    _dist(twice, "fake_pkg", "4.0")
+    _dist(twice, "fake.pkg", "5.0")
+    (tmp_path / "lib.zip").write_bytes(b"PK")
+    for path, want in [
+        ([first, second], "1.0"),
+        ([tmp_path / "none", second, first], "2.0"),
+        ([], None),
+    ]:
+        monkeypatch.setattr(sys, "path", [str(p) for p in path])
+        assert dist_info_version("fake_pkg") == want
+        if want is not None:
+            assert metadata.version("fake_pkg") == want  # what importlib.metadata says too
+    for undecided in ([eggs, first], [twice], [tmp_path / "lib.zip", first]):
+        monkeypatch.setattr(sys, "path", [str(p) for p in undecided])
+        assert dist_info_version("fake_pkg") is None  # left to importlib.metadata
+    monkeypatch.setattr(sys, "path", [str(eggs)])
+    assert installed_mteb_version() is None  # importlib.metadata finds no mteb either
