@@ -125,7 +125,7 @@ try:
     main()
 finally:
     with open(out, "w") as f:
-        f.write("\\\\n".join(sorted(sys.modules)))
+        f.write("\\n".join(sorted(sys.modules)))
 """
 
 
