@@ -5,13 +5,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 
 def atomic_write_bytes(path: Path, data: bytes, mode: int = 0o644) -> None:
     """Write ``data`` to ``path`` so that readers see the old or the new file, never half."""
+    import tempfile  # only when writing (verify starts without it)
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -61,6 +62,8 @@ def write_all_or_none(files: dict[Path, bytes], mode: int = 0o644) -> None:
     into place. If a step fails, the files already replaced get their old bytes back, the new
     ones are removed and the staged ones deleted, and the error is raised.
     """
+    import tempfile
+
     staged: dict[Path, str] = {}
     old: dict[Path, bytes | None] = {}
     done: list[Path] = []

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from functools import cache
-from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from kit.errors import ExitCode, KitError
@@ -20,7 +20,7 @@ NAMES = ("manifest", "run", "environment")
 def load(name: str) -> dict[str, Any]:
     if name not in NAMES:
         raise KitError(f"unknown schema '{name}' (known: {', '.join(NAMES)})", ExitCode.NOT_FOUND)
-    text = resources.files(__package__).joinpath(f"{name}.schema.json").read_text()
+    text = (Path(__file__).parent / f"{name}.schema.json").read_text(encoding="utf-8")
     return json.loads(text)
 
 
