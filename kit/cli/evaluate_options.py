@@ -17,6 +17,7 @@ several problems names the same one first as it always did.
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,15 +40,14 @@ SIGN_HELP_EVAL = (
 )
 
 
-def _group(
-    fn: Callable[..., Any], pack: Callable[[dict[str, Any]], dict[str, Any]], params: list[Any]
-) -> Any:
-    """``fn`` behind ``params`` (click decorators, in --help order); ``pack`` turns the raw
-    keyword arguments into the typed ones (it pops the raw ones)."""
+def _group(fn: Callable[..., Any], name: str, build: Callable[..., Any], params: list[Any]) -> Any:
+    """``fn`` behind ``params`` (click decorators, in --help order), called with ``name`` set
+    to ``build`` of the raw values (``build``'s parameters are the options' names)."""
+    names = tuple(inspect.signature(build).parameters)
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kw: Any) -> Any:
-        kw.update(pack(kw))
+        kw[name] = build(**{n: kw.pop(n) for n in names})
         return fn(*args, **kw)
 
     out: Any = wrapper
@@ -71,7 +71,8 @@ def model_options(fn: F) -> F:
     """Add the MODEL argument and --revision; pass ``model``."""
     return _group(
         fn,
-        lambda kw: {"model": ModelChoice(kw.pop("model"), kw.pop("revision"))},
+        "model",
+        ModelChoice,
         [
             click.argument("model", required=False),
             click.option("--revision", help="Model revision (default: the one mteb pins)."),
@@ -113,7 +114,8 @@ def task_options(fn: F) -> F:
     """Add --benchmark and --tasks; pass ``tasks``."""
     return _group(
         fn,
-        lambda kw: {"tasks": TaskChoice(kw.pop("benchmark"), kw.pop("tasks"))},
+        "tasks",
+        TaskChoice,
         [
             click.option("--benchmark", help='An mteb benchmark, e.g. "MTEB(eng, v2)".'),
             click.option("--tasks", help="Comma-separated mteb task names."),
@@ -138,24 +140,13 @@ class RunChoice:
     allow_revision_mismatch: bool
 
 
-_RUN_FIELDS = (
-    "output",
-    "batch_size",
-    "device",
-    "precision",
-    "seed",
-    "offline",
-    "overwrite",
-    "allow_revision_mismatch",
-)
-
-
 def run_options(fn: F) -> F:
     """Add --output, --batch-size, --device, --precision, --seed, --offline, --overwrite and
     --allow-revision-mismatch; pass ``run``."""
     return _group(
         fn,
-        lambda kw: {"run": RunChoice(**{k: kw.pop(k) for k in _RUN_FIELDS})},
+        "run",
+        RunChoice,
         [
             click.option(
                 "--output",
@@ -196,20 +187,21 @@ class ShardChoice:
     """--shard and --shard-count as given."""
 
     shard: str | None
-    count: int | None
+    shard_count: int | None
 
     def spec(self, env: Mapping[str, str]) -> ShardSpec | None:
         """The shard to run (``auto``: from ``env``); None for an unsharded run."""
         from kit.evaluate.shard.plan import resolve_spec
 
-        return resolve_spec(self.shard, self.count, env)
+        return resolve_spec(self.shard, self.shard_count, env)
 
 
 def shard_options(fn: F) -> F:
     """Add --shard and --shard-count; pass ``shard``."""
     return _group(
         fn,
-        lambda kw: {"shard": ShardChoice(kw.pop("shard"), kw.pop("shard_count"))},
+        "shard",
+        ShardChoice,
         [
             click.option(
                 "--shard",
@@ -242,15 +234,14 @@ class NewModelInfo:
     training_datasets: tuple[str, ...]
 
 
-def _new_model(kw: dict[str, Any]) -> dict[str, Any]:
-    info = NewModelInfo(
-        model_name=kw.pop("model_name"),
-        code=kw.pop("code"),
-        allow_dirty=kw.pop("allow_dirty"),
-        release_date=kw.pop("release_date"),
-        training_datasets=split_tasks(kw.pop("training_datasets")),
-    )
-    return {"new_model": info}
+def _new_model(
+    model_name: str | None,
+    code: Path | None,
+    allow_dirty: bool,
+    release_date: str | None,
+    training_datasets: str | None,
+) -> NewModelInfo:
+    return NewModelInfo(model_name, code, allow_dirty, release_date, split_tasks(training_datasets))
 
 
 def new_model_options(fn: F) -> F:
@@ -258,6 +249,7 @@ def new_model_options(fn: F) -> F:
     ``new_model``."""
     return _group(
         fn,
+        "new_model",
         _new_model,
         [
             click.option(
@@ -305,13 +297,17 @@ class BundleChoice:
     allow_unsigned: bool
 
 
-def _bundle(kw: dict[str, Any]) -> dict[str, Any]:
-    path, no_bundle, key = kw.pop("bundle_path"), kw.pop("no_bundle"), kw.pop("key")
-    passphrase_env, no_sign = kw.pop("passphrase_env"), kw.pop("no_sign")
-    allow_unsigned = kw.pop("allow_unsigned")
+def _bundle(
+    bundle_path: Path | None,
+    no_bundle: bool,
+    key: Path | None,
+    passphrase_env: str | None,
+    no_sign: bool,
+    allow_unsigned: bool,
+) -> BundleChoice:
     if no_sign and key is not None:
         raise KitError("give --sign KEY or --no-sign, not both", ExitCode.USAGE)
-    if no_bundle and (key is not None or path is not None):
+    if no_bundle and (key is not None or bundle_path is not None):
         raise KitError(
             "--no-bundle: nothing to sign or write (drop --sign/--bundle)", ExitCode.USAGE
         )
@@ -323,7 +319,7 @@ def _bundle(kw: dict[str, Any]) -> dict[str, Any]:
             if e.code != ExitCode.KEY_ERROR or not allow_unsigned:
                 raise
             sign_error = e.message
-    return {"bundle": BundleChoice(not no_bundle, path, signer, sign_error, allow_unsigned)}
+    return BundleChoice(not no_bundle, bundle_path, signer, sign_error, allow_unsigned)
 
 
 def bundle_options(fn: F) -> F:
@@ -331,6 +327,7 @@ def bundle_options(fn: F) -> F:
     ``bundle``."""
     return _group(
         fn,
+        "bundle",
         _bundle,
         [
             click.option(

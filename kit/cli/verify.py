@@ -62,21 +62,36 @@ class RerunOptions:
     passphrase_env: str | None
 
     @classmethod
-    def from_flags(cls, rerun: str, given: dict[str, Any]) -> RerunOptions:
-        """From --rerun's value and the other flags by parameter name."""
+    def from_flags(
+        cls,
+        rerun: str,
+        *,
+        sample: int | None,
+        sample_seed: int | None,
+        in_container: bool,
+        offline: bool,
+        rerun_output: Path | None,
+        no_embedding_cache: bool,
+        dry_run: bool,
+        review_bundle: Path | None,
+        key: Path | None,
+        model_path: Path | None,
+        passphrase_env: str | None,
+    ) -> RerunOptions:
+        """From --rerun's value and the other flags (by parameter name)."""
         return cls(
             tasks=split_tasks(rerun),
-            sample=given["sample"],
-            sample_seed=given["sample_seed"],
-            in_container=bool(given["in_container"]),
-            offline=bool(given["offline"]),
-            output=given["rerun_output"],
-            embedding_cache=not given["no_embedding_cache"],
-            model_path=given["model_path"],
-            dry_run=bool(given["dry_run"]),
-            review_bundle=given["review_bundle"],
-            key=given["key"],
-            passphrase_env=given["passphrase_env"],
+            sample=sample,
+            sample_seed=sample_seed,
+            in_container=bool(in_container),
+            offline=bool(offline),
+            output=rerun_output,
+            embedding_cache=not no_embedding_cache,
+            model_path=model_path,
+            dry_run=bool(dry_run),
+            review_bundle=review_bundle,
+            key=key,
+            passphrase_env=passphrase_env,
         )
 
 
@@ -96,7 +111,7 @@ def rerun_options(fn: F) -> F:
         else:
             if given["key"] and not given["review_bundle"]:
                 raise KitError("--sign needs --review-bundle", ExitCode.USAGE)
-            kw["rerun_opts"] = RerunOptions.from_flags(rerun, given)
+            kw["rerun_opts"] = RerunOptions.from_flags(rerun, **given)
         return fn(*args, **kw)
 
     opts = [

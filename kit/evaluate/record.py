@@ -152,8 +152,8 @@ class RunRecord:
         model_source: str,
         mteb_version: str,
         previous: RunRecord | None = None,
-        shard: dict[str, Any] | None = None,
-        code: dict[str, Any] | None = None,
+        shard: Mapping[str, Any] | None = None,
+        code: Mapping[str, Any] | None = None,
     ) -> RunRecord:
         """The record of a run starting now, or resuming ``previous`` (its times and model)."""
         was = previous._data if previous is not None else {}
@@ -183,11 +183,11 @@ class RunRecord:
             "tasks": [],
         }
         if shard is not None:
-            data["shard"] = shard
+            data["shard"] = dict(shard)
         if opts.container is not None:
             data["container"] = opts.container
         if code is not None:
-            data["code"] = code
+            data["code"] = dict(code)
         record = cls(data)
         record._previous_tasks = {t["name"]: t for t in was.get("tasks", [])}
         return record

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Protocol
@@ -334,7 +334,9 @@ def _run_pending(
         )
 
 
-def _check_same_shard(out: Path, previous: RunRecord | None, shard: dict[str, Any] | None) -> None:
+def _check_same_shard(
+    out: Path, previous: RunRecord | None, shard: Mapping[str, Any] | None
+) -> None:
     """Resuming must keep the shard (a folder holds one shard's run)."""
     was = previous.shard_spec if previous is not None else None
     now = (shard or {}).get("spec")
