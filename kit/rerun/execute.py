@@ -14,7 +14,7 @@ import dataclasses
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -217,7 +217,7 @@ def rerun_bundle(
     log: Log,
     review_bundle: Path | None = None,
     sign: Callable[[bytes], str] | None = None,
-    here: dict[str, Any] | None = None,
+    here: Mapping[str, Any] | None = None,
 ) -> RerunResult:
     """Re-run tasks of a bundle that passed verify (``report``); compare with its claims.
 
@@ -290,7 +290,7 @@ def rerun_bundle(
     return result
 
 
-def check_model_folder(run: dict[str, Any], model_path: Path | None) -> None:
+def check_model_folder(run: Mapping[str, Any], model_path: Path | None) -> None:
     """A local-model bundle re-runs only with a folder whose content digest is the bundle's.
 
     Checked before any task runs; the refusal names the first differing file.

@@ -136,7 +136,7 @@ def select_tasks(
     names: tuple[str, ...],
     sample: int | None,
     seed: int | None,
-    costs: dict[str, float],
+    costs: Mapping[str, float],
 ) -> list[str]:
     """The tasks to re-run: the named ones (or all), then a seeded cheap-first draw of them."""
     unknown = [n for n in names if n not in bundle_tasks]
@@ -152,7 +152,7 @@ def select_tasks(
 
 
 def speed_factor(
-    bundle_env: dict[str, Any], here: dict[str, Any], device_kind: str
+    bundle_env: Mapping[str, Any], here: Mapping[str, Any], device_kind: str
 ) -> tuple[float, str]:
     """How much longer a task takes here than on the bundle's machine (a simple estimate)."""
     if device_kind != "cpu":
@@ -169,7 +169,10 @@ def speed_factor(
 
 
 def expected_times(
-    run_tasks: dict[str, dict[str, Any]], names: list[str], costs: dict[str, float], factor: float
+    run_tasks: Mapping[str, Mapping[str, Any]],
+    names: list[str],
+    costs: Mapping[str, float],
+    factor: float,
 ) -> list[tuple[float, str]]:
     """(seconds, basis) per task: its recorded duration, else its cost at the bundle's rate."""
     timed = [
@@ -191,12 +194,12 @@ def expected_times(
 
 
 def make_plan(
-    run: dict[str, Any],
-    env: dict[str, Any],
-    claimed: dict[str, float],
+    run: Mapping[str, Any],
+    env: Mapping[str, Any],
+    claimed: Mapping[str, float],
     req: RerunRequest,
-    costs: dict[str, float],
-    here: dict[str, Any],
+    costs: Mapping[str, float],
+    here: Mapping[str, Any],
 ) -> RerunPlan:
     """The plan for ``req`` from the bundle's run and environment records (plain data).
 
