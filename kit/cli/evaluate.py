@@ -65,8 +65,6 @@ def evaluate(
     default: all-MiniLM-L6-v2 on STSBenchmark. Ends by writing the run's bundle (signed with
     --sign or $REPRO_KIT_SIGNING_KEY) and verifying it.
     """
-    from kit.publish.submission import unsigned_hint
-
     selection = tasks.select(model.model)
     opts = _eval_options(model, selection, run, shard.spec(os.environ), new_model, quiet or as_json)
     if selection.default_job and not as_json:
@@ -85,6 +83,8 @@ def evaluate(
     if failure is not None:
         raise failure
     if sign_error is not None:
+        from kit.publish.submission import unsigned_hint
+
         raise KitError(
             f"{sign_error}; the bundle was written unsigned (--allow-unsigned): "
             f"{unsigned_hint(Path(sub.path) if sub else out)}",
