@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import shutil
@@ -11,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from kit.container.choice import choose_image
+from kit.container.choice import ImageAction, RecordedImage, choose_image
+from kit.container.engine import Image
 from kit.errors import ExitCode, KitError
 from kit.rerun.sample import draw
 from tests.bundletools import fan_out
@@ -194,21 +196,16 @@ def test_cli_sample_picks_the_same_cheap_tasks_of_a_56_task_bundle(
 
 def test_choose_image_decisions() -> None:
     lock, other = "a" * 64, "b" * 64
-    local = [
-        {
-            "id": "sha256:" + "1" * 64,
-            "tags": ["repro-kit:cpu"],
-            "labels": {LOCK: lock, FLAVOR: "cpu"},
-        }
-    ]
-    rec = {"image_id": "sha256:" + "1" * 64, "flavor": "cpu", "lockfile_sha256": other}
-    assert choose_image(rec, local, lock)["image"] == rec["image_id"]  # present: used as is
-    rec = {"image_id": "sha256:" + "9" * 64, "flavor": "cpu", "lockfile_sha256": lock}
+    local = [Image("sha256:" + "1" * 64, ("repro-kit:cpu",), {LOCK: lock, FLAVOR: "cpu"})]
+    rec = RecordedImage("sha256:" + "1" * 64, "cpu", other)
     choice = choose_image(rec, local, lock)
-    assert choice["action"] == "use" and choice["image"] == local[0]["id"]
-    assert choose_image(rec, [], lock)["action"] == "build"
+    assert choice.image == rec.image_id and choice.is_recorded  # present: used as is
+    rec = RecordedImage("sha256:" + "9" * 64, "cpu", lock)
+    choice = choose_image(rec, local, lock)
+    assert choice.action is ImageAction.USE and choice.image == local[0].id
+    assert choose_image(rec, [], lock).action is ImageAction.BUILD
     with pytest.raises(KitError) as e:
-        choose_image({**rec, "lockfile_sha256": other}, local, lock)
+        choose_image(dataclasses.replace(rec, lockfile_sha256=other), local, lock)
     assert e.value.code == ExitCode.DOCKER and "lockfile" in e.value.message
 
 

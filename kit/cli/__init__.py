@@ -3,7 +3,8 @@
 One module per command group, named after it: ``evaluate`` (evaluate, prefetch), ``signing``
 (bundle, sign, keygen), ``verify`` (verify and its --rerun, compare, schema), ``report``,
 ``export``, ``merge``, ``container``; the options several commands share are declared once in
-``options``; ``render`` and ``progress`` draw on the terminal. Only this package imports click
+``options``, evaluate's in groups in ``evaluate_options``; ``render`` and ``progress`` draw on
+the terminal. Only this package imports click
 and rich; it may import every other package of the kit.
 """
 

@@ -6,18 +6,33 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from kit.cli.options import SIGNING_KEY_ENV, env_offline, go_offline, make_signer, split_tasks
-from kit.errors import ExitCode, KitError
-from kit.evaluate.options import DEFAULT_MODEL, DEFAULT_TASKS, DEVICES, PRECISIONS, EvalOptions
-
-SIGN_HELP_EVAL = (
-    "Sign the bundle with this SSH key: a private key file, or a .pub whose key ssh-agent "
-    f"holds (default: ${SIGNING_KEY_ENV})."
+from kit.cli.evaluate_options import (
+    BundleChoice,
+    ModelChoice,
+    NewModelInfo,
+    RunChoice,
+    ShardChoice,
+    TaskChoice,
+    TaskSelection,
+    bundle_options,
+    model_options,
+    new_model_options,
+    run_options,
+    shard_options,
+    task_options,
 )
+from kit.cli.options import env_offline, go_offline, split_tasks
+from kit.errors import ExitCode, KitError
+from kit.evaluate.options import DEFAULT_MODEL, DEFAULT_TASKS, EvalOptions
+
+if TYPE_CHECKING:
+    from kit.evaluate.record import RunRecord
+    from kit.evaluate.shard.plan import ShardSpec
+
 FULL_BENCHMARK_HINT = (
     'Full benchmark: repro-kit evaluate MODEL --benchmark "MTEB(eng, v2)" (41 tasks, hours on a '
     "CPU; a GPU image is advised)."
@@ -25,108 +40,21 @@ FULL_BENCHMARK_HINT = (
 
 
 @click.command()
-@click.argument("model", required=False)
-@click.option("--revision", help="Model revision (default: the one mteb pins).")
-@click.option("--benchmark", help='An mteb benchmark, e.g. "MTEB(eng, v2)".')
-@click.option("--tasks", help="Comma-separated mteb task names.")
-@click.option(
-    "--output",
-    "-o",
-    type=click.Path(path_type=Path),
-    help="Run folder (default: runs/<org__model>). Re-using it resumes.",
-)
-@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
-@click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
-@click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True)
-@click.option(
-    "--seed",
-    type=int,
-    default=42,
-    show_default=True,
-    help="Seed for Python, NumPy and torch (mteb's tasks keep their own seeds).",
-)
-@click.option("--offline", is_flag=True, help="Use only the local HF cache (HF_HUB_OFFLINE=1).")
-@click.option("--overwrite", is_flag=True, help="Start afresh instead of resuming.")
-@click.option(
-    "--allow-revision-mismatch",
-    is_flag=True,
-    help="Accept a dataset revision other than mteb's pin (recorded in run.json).",
-)
-@click.option(
-    "--shard",
-    metavar="I/N|auto",
-    help="Run only shard I of N (0-based), balanced by task cost; auto: from a Kubernetes "
-    "Indexed Job (JOB_COMPLETION_INDEX) or a Slurm array (SLURM_ARRAY_TASK_ID).",
-)
-@click.option(
-    "--shard-count",
-    type=click.IntRange(min=1),
-    help="N for --shard auto when the environment lacks it (Kubernetes: the Job's completions).",
-)
-@click.option(
-    "--model-name",
-    metavar="ORG/NAME",
-    help="Name of a local model folder in results layouts (required unless its card names it).",
-)
-@click.option(
-    "--code",
-    type=click.Path(path_type=Path),
-    help="Git repository of the training code: remotes, commit, branch, dirty state recorded.",
-)
-@click.option(
-    "--allow-dirty", is_flag=True, help="Accept uncommitted changes in --code (recorded)."
-)
-@click.option(
-    "--release-date", metavar="YYYY-MM-DD", help="A new model's release date (model_meta)."
-)
-@click.option(
-    "--training-datasets",
-    metavar="TASK,...",
-    help="mteb task names a new model was trained on (model_meta; zero-shot marking).",
-)
-@click.option(
-    "--bundle",
-    "bundle_path",
-    type=click.Path(path_type=Path),
-    help="Where to write the signed bundle (default: <output>.tar.gz beside the run folder).",
-)
-@click.option("--no-bundle", is_flag=True, help="Stop at the run folder (bundle it later).")
-@click.option("--sign", "key", metavar="KEY", type=click.Path(path_type=Path), help=SIGN_HELP_EVAL)
-@click.option("--passphrase-env", metavar="VAR", help="Read the key's passphrase from VAR.")
-@click.option("--no-sign", is_flag=True, help=f"Do not sign, even if {SIGNING_KEY_ENV} is set.")
-@click.option(
-    "--allow-unsigned",
-    is_flag=True,
-    help="If signing fails, still write the bundle, unsigned (exit 25 all the same).",
-)
+@model_options
+@task_options
+@run_options
+@shard_options
+@new_model_options
+@bundle_options
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 @click.option("--json", "as_json", is_flag=True, help="Print the final summary as JSON on stdout.")
 def evaluate(
-    model: str | None,
-    revision: str | None,
-    benchmark: str | None,
-    tasks: str | None,
-    output: Path | None,
-    batch_size: int,
-    device: str,
-    precision: str,
-    seed: int,
-    offline: bool,
-    overwrite: bool,
-    allow_revision_mismatch: bool,
-    shard: str | None,
-    shard_count: int | None,
-    model_name: str | None,
-    code: Path | None,
-    allow_dirty: bool,
-    release_date: str | None,
-    training_datasets: str | None,
-    bundle_path: Path | None,
-    no_bundle: bool,
-    key: Path | None,
-    passphrase_env: str | None,
-    no_sign: bool,
-    allow_unsigned: bool,
+    model: ModelChoice,
+    tasks: TaskChoice,
+    run: RunChoice,
+    shard: ShardChoice,
+    new_model: NewModelInfo,
+    bundle: BundleChoice,
     quiet: bool,
     as_json: bool,
 ) -> None:
@@ -137,97 +65,97 @@ def evaluate(
     default: all-MiniLM-L6-v2 on STSBenchmark. Ends by writing the run's bundle (signed with
     --sign or $REPRO_KIT_SIGNING_KEY) and verifying it.
     """
-    if no_sign and key is not None:
-        raise KitError("give --sign KEY or --no-sign, not both", ExitCode.USAGE)
-    if no_bundle and (key is not None or bundle_path is not None):
-        raise KitError(
-            "--no-bundle: nothing to sign or write (drop --sign/--bundle)", ExitCode.USAGE
-        )
-    signer, sign_error = None, None
-    if not no_bundle and not no_sign:
-        try:  # before the evaluation: a key problem is found in seconds, not after hours
-            signer = make_signer(key, passphrase_env)
-        except KitError as e:
-            if e.code != ExitCode.KEY_ERROR or not allow_unsigned:
-                raise
-            sign_error = e.message
-    task_names = split_tasks(tasks)
-    if benchmark and task_names:
-        raise KitError("give --benchmark or --tasks, not both", ExitCode.USAGE)
-    if tasks is not None and not task_names:
-        raise KitError("--tasks is empty", ExitCode.USAGE)
-    default_job = model is None and not benchmark and not task_names
-    from kit.evaluate.shard.plan import resolve_spec
-
-    shard_spec = resolve_spec(shard, shard_count, os.environ)
-    offline = offline or env_offline()
-    if offline:
-        go_offline()
-    from kit.machine.hfcache import use_writable_hf_home
-
-    hf_view = use_writable_hf_home()  # before mteb/datasets read HF_HOME
-    opts = EvalOptions(
-        model=model or DEFAULT_MODEL,
-        revision=revision,
-        tasks=DEFAULT_TASKS if default_job else task_names,
-        benchmark=benchmark,
-        output=output,
-        batch_size=batch_size,
-        device=device,
-        precision=precision,
-        seed=seed,
-        offline=offline,
-        overwrite=overwrite,
-        allow_revision_mismatch=allow_revision_mismatch,
-        quiet=quiet or as_json,
-        inner_progress=sys.stderr.isatty(),
-        hf_cache=hf_view,
-        command=["repro-kit", *sys.argv[1:]],
-        shard=shard_spec,
-        model_name=model_name,
-        code=code,
-        allow_dirty=allow_dirty,
-        release_date=release_date,
-        training_datasets=split_tasks(training_datasets),
-        container=_container_record(),
-    )
-    from kit.cli.progress import TqdmReporter
-    from kit.evaluate.runner import run_evaluation
-    from kit.publish.submission import unsigned_hint
-    from kit.runfolder import RUN, default_output
-
-    if default_job and not as_json:
+    selection = tasks.select(model.model)
+    opts = _eval_options(model, selection, run, shard.spec(os.environ), new_model, quiet or as_json)
+    if selection.default_job and not as_json:
         click.echo(f"repro-kit: default job: {DEFAULT_MODEL} on STSBenchmark", err=True)
-    from kit.evaluate.faults import guard
-
-    failure: KitError | None = None
-    out = Path(opts.output) if opts.output else default_output(model_name or opts.model)
-    try:
-        with guard(out, opts.batch_size):
-            summary = run_evaluation(opts, reporter=None if opts.quiet else TqdmReporter())
-        out, rec = summary.output, summary.record
-    except KitError as e:  # a task failed, the others ran: still bundle (partial)
-        if e.code != ExitCode.EVALUATION_FAILED or no_bundle or not (out / RUN).is_file():
-            raise
-        failure, rec = e, json.loads((out / RUN).read_text())
-    sub = None
-    if not no_bundle:
+    out, rec, failure = _run(opts, new_model.model_name, partial_ok=bundle.write)
+    sub, sign_error = None, bundle.sign_error
+    if bundle.write:
         from kit.publish.submission import submit_run
 
-        sub, failed_signing = submit_run(out, bundle_path, signer, allow_unsigned)
+        sub, failed_signing = submit_run(out, bundle.path, bundle.signer, bundle.allow_unsigned)
         sign_error = sign_error or failed_signing
     if as_json:
         click.echo(json.dumps(_summary_json(out, rec, sub), indent=2, sort_keys=True))
     else:
-        _print_summary(out, rec, sub, default_job)
+        _print_summary(out, rec, sub, selection.default_job)
     if failure is not None:
         raise failure
     if sign_error is not None:
+        from kit.publish.submission import unsigned_hint
+
         raise KitError(
             f"{sign_error}; the bundle was written unsigned (--allow-unsigned): "
             f"{unsigned_hint(Path(sub.path) if sub else out)}",
             ExitCode.KEY_ERROR,
         )
+
+
+def _eval_options(
+    model: ModelChoice,
+    selection: TaskSelection,
+    run: RunChoice,
+    shard: ShardSpec | None,
+    new_model: NewModelInfo,
+    quiet: bool,
+) -> EvalOptions:
+    """The core's options; goes offline and views a read-only HF cache first (before mteb and
+    datasets read HF_HOME)."""
+    offline = run.offline or env_offline()
+    if offline:
+        go_offline()
+    from kit.machine.hfcache import use_writable_hf_home
+
+    hf_view = use_writable_hf_home()  # before mteb/datasets read HF_HOME
+    return EvalOptions(
+        model=model.model or DEFAULT_MODEL,
+        revision=model.revision,
+        tasks=selection.tasks,
+        benchmark=selection.benchmark,
+        output=run.output,
+        batch_size=run.batch_size,
+        device=run.device,
+        precision=run.precision,
+        seed=run.seed,
+        offline=offline,
+        overwrite=run.overwrite,
+        allow_revision_mismatch=run.allow_revision_mismatch,
+        quiet=quiet,
+        inner_progress=sys.stderr.isatty(),
+        hf_cache=hf_view,
+        command=["repro-kit", *sys.argv[1:]],
+        shard=shard,
+        model_name=new_model.model_name,
+        code=new_model.code,
+        allow_dirty=new_model.allow_dirty,
+        release_date=new_model.release_date,
+        training_datasets=new_model.training_datasets,
+        container=_container_record(),
+    )
+
+
+def _run(
+    opts: EvalOptions, model_name: str | None, partial_ok: bool
+) -> tuple[Path, RunRecord, KitError | None]:
+    """Run the evaluation; with ``partial_ok``, a run where a task failed (the others ran) is
+    returned with its error, to be bundled as partial."""
+    from kit.cli.progress import TqdmReporter
+    from kit.evaluate.faults import guard
+    from kit.evaluate.record import RunRecord
+    from kit.evaluate.runner import run_evaluation
+    from kit.runfolder import default_output
+
+    out = Path(opts.output) if opts.output else default_output(model_name or opts.model)
+    try:
+        with guard(out, opts.batch_size):
+            summary = run_evaluation(opts, reporter=None if opts.quiet else TqdmReporter())
+        return summary.output, summary.record, None
+    except KitError as e:  # a task failed, the others ran: still bundle (partial)
+        rec = RunRecord.load(out) if e.code == ExitCode.EVALUATION_FAILED and partial_ok else None
+        if rec is None:
+            raise
+        return out, rec, e
 
 
 def _container_record() -> dict[str, Any] | None:
@@ -244,13 +172,12 @@ def _container_record() -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-def _print_summary(out: Path, rec: dict[str, Any], sub: Any, default_job: bool) -> None:
+def _print_summary(out: Path, rec: RunRecord, sub: Any, default_job: bool) -> None:
     from kit.publish.submission import unsigned_hint
 
-    for t in rec["tasks"]:
-        score = t.get("main_score")
-        shown = f"{score:.6f}" if score is not None else "-"
-        click.echo(f"{t['name']:<40} {t['main_metric']:<20} {shown}  ({t['status']})")
+    for t in rec.tasks():
+        shown = f"{t.main_score:.6f}" if t.main_score is not None else "-"
+        click.echo(f"{t.name:<40} {t.main_metric:<20} {shown}  ({t.status})")
     click.echo(f"run folder: {out}")
     if sub is None:
         click.echo(f"bundle it: repro-kit bundle {out} -o {out}.tar.gz --sign KEY")
@@ -271,7 +198,7 @@ def _print_summary(out: Path, rec: dict[str, Any], sub: Any, default_job: bool) 
         click.echo(FULL_BENCHMARK_HINT)
 
 
-def _summary_json(output: Path, rec: dict[str, Any], sub: Any = None) -> dict[str, Any]:
+def _summary_json(output: Path, rec: RunRecord, sub: Any = None) -> dict[str, Any]:
     return {
         "bundle": None
         if sub is None
@@ -283,17 +210,17 @@ def _summary_json(output: Path, rec: dict[str, Any], sub: Any = None) -> dict[st
             "partial": list(sub.partial),
         },
         "output": str(output),
-        "status": rec["status"],
-        "model": rec["resolved"]["model"],
-        "revision": rec["resolved"]["revision"],
+        "status": rec.status,
+        "model": rec.resolved["model"],
+        "revision": rec.resolved["revision"],
         "tasks": {
-            t["name"]: {
-                "main_score": t.get("main_score"),
-                "main_metric": t["main_metric"],
-                "status": t["status"],
-                "duration_seconds": t.get("duration_seconds"),
+            t.name: {
+                "main_score": t.main_score,
+                "main_metric": t.main_metric,
+                "status": t.status,
+                "duration_seconds": t.duration_seconds,
             }
-            for t in rec["tasks"]
+            for t in rec.tasks()
         },
     }
 

@@ -7,6 +7,7 @@ import json
 import os
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -43,8 +44,60 @@ _RERUN_ONLY = {
 }
 
 
+@dataclass(frozen=True)
+class RerunOptions:
+    """The --rerun options, checked: what ``_rerun`` asks of the core."""
+
+    tasks: tuple[str, ...]  # --rerun's tasks (empty: all)
+    sample: int | None
+    sample_seed: int | None
+    in_container: bool
+    offline: bool
+    output: Path | None
+    embedding_cache: bool
+    model_path: Path | None
+    dry_run: bool
+    review_bundle: Path | None
+    key: Path | None
+    passphrase_env: str | None
+
+    @classmethod
+    def from_flags(
+        cls,
+        rerun: str,
+        *,
+        sample: int | None,
+        sample_seed: int | None,
+        in_container: bool,
+        offline: bool,
+        rerun_output: Path | None,
+        no_embedding_cache: bool,
+        dry_run: bool,
+        review_bundle: Path | None,
+        key: Path | None,
+        model_path: Path | None,
+        passphrase_env: str | None,
+    ) -> RerunOptions:
+        """From --rerun's value and the other flags (by parameter name)."""
+        return cls(
+            tasks=split_tasks(rerun),
+            sample=sample,
+            sample_seed=sample_seed,
+            in_container=bool(in_container),
+            offline=bool(offline),
+            output=rerun_output,
+            embedding_cache=not no_embedding_cache,
+            model_path=model_path,
+            dry_run=bool(dry_run),
+            review_bundle=review_bundle,
+            key=key,
+            passphrase_env=passphrase_env,
+        )
+
+
 def rerun_options(fn: F) -> F:
-    """Add --rerun and its options; refuse any of them without --rerun; pass ``rerun_opts``."""
+    """Add --rerun and its options; refuse any of them without --rerun; pass ``rerun_opts``
+    (a ``RerunOptions``, or None without --rerun)."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kw: Any) -> Any:
@@ -58,8 +111,7 @@ def rerun_options(fn: F) -> F:
         else:
             if given["key"] and not given["review_bundle"]:
                 raise KitError("--sign needs --review-bundle", ExitCode.USAGE)
-            given["rerun"] = rerun
-            kw["rerun_opts"] = given
+            kw["rerun_opts"] = RerunOptions.from_flags(rerun, **given)
         return fn(*args, **kw)
 
     opts = [
@@ -136,7 +188,7 @@ def verify(
     mean_tolerance: float,
     policy: Any,
     allow_partial: bool,
-    rerun_opts: dict[str, Any] | None,
+    rerun_opts: RerunOptions | None,
 ) -> None:
     """Check a bundle: archive safety, signature, schema, integrity, scores, consistency,
     completeness, reference.
@@ -147,8 +199,8 @@ def verify(
     from kit.verify.verified import check_bundle
 
     signer: Signer | None = None
-    if rerun_opts and rerun_opts["key"]:
-        signer = make_signer(rerun_opts["key"], rerun_opts["passphrase_env"])
+    if rerun_opts and rerun_opts.key:
+        signer = make_signer(rerun_opts.key, rerun_opts.passphrase_env)
     ref = load_reference(reference) if reference else None
     report, verified = check_bundle(
         bundle_file,
@@ -195,27 +247,26 @@ def _hint(code: ExitCode, policy: Any, signed: bool) -> str:
 
 
 def _rerun(
-    verified: Any, report: Any, o: dict[str, Any], tolerance: float, signer: Signer | None
+    verified: Any, report: Any, o: RerunOptions, tolerance: float, signer: Signer | None
 ) -> Any:
     """Re-run the verified bundle's tasks as the --rerun options ask."""
     from kit.rerun.execute import rerun_bundle
     from kit.rerun.plan import RerunRequest
 
-    in_container = bool(o["in_container"])
     req = RerunRequest(
-        tasks=split_tasks(o["rerun"]),
-        sample=o["sample"],
-        seed=o["sample_seed"],
-        in_container=in_container,
-        offline=bool(o["offline"]) or (not in_container and env_offline()),
-        output=o["rerun_output"],
+        tasks=o.tasks,
+        sample=o.sample,
+        seed=o.sample_seed,
+        in_container=o.in_container,
+        offline=o.offline or (not o.in_container and env_offline()),
+        output=o.output,
         tolerance=tolerance,
-        embedding_cache=not o["no_embedding_cache"],
-        dry_run=bool(o["dry_run"]),
-        model_path=o["model_path"],
+        embedding_cache=o.embedding_cache,
+        dry_run=o.dry_run,
+        model_path=o.model_path,
     )
-    req.hf_home, req.hf_cache = _rerun_hf(req.offline, in_container)
-    return rerun_bundle(verified, report, req, echo_err, o["review_bundle"], signer)
+    req.hf_home, req.hf_cache = _rerun_hf(req.offline, o.in_container)
+    return rerun_bundle(verified, report, req, echo_err, o.review_bundle, signer)
 
 
 def _rerun_hf(offline: bool, in_container: bool) -> tuple[Path, dict[str, str] | None]:

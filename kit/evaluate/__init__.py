@@ -1,11 +1,12 @@
 """Run mteb and record everything that explains the score, in a run folder.
 
 The run: ``runner`` (``run_evaluation``: plan, resume, run each task, publish its files),
-``options`` (what the user asked for), ``faults`` (signals, disk, memory and corrupt-cache
-faults as documented exit codes, and what run.json records of them), ``datasets`` (which
-dataset revisions were really loaded, with their files' hashes), ``prefetch`` (fill the HF
-cache for an offline run), ``mteb_adapter`` (the edge to mteb and torch: tasks, model load,
-one task's run, result files).
+``record`` (``RunRecord``: run.json's one owner; every change to it goes through its methods),
+``options`` (what the user asked for; a recording's settings as options and as arguments),
+``faults`` (signals, disk, memory and corrupt-cache faults as documented exit codes, and what
+run.json records of them), ``datasets`` (which dataset revisions were really loaded, with
+their files' hashes), ``prefetch`` (fill the HF cache for an offline run), ``mteb_adapter``
+(the edge to mteb and torch: tasks, model load, one task's run, result files).
 ``model/``: what the model is and how it loads (``source``: registry, folder or hub id;
 ``load``; ``identity``: content digest; ``encoder``: loader, pipeline and prompts;
 ``new_model``: mteb's metadata for a model mteb does not know).

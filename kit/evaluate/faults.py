@@ -4,7 +4,8 @@ its own exit code (README, "Faults"), and the run folder stays resumable.
 - ``graceful_signals()``: SIGTERM/SIGINT raise ``Interrupted`` (a ``KeyboardInterrupt``, so
   no library's ``except Exception`` swallows it); inside ``atomic_step()`` the signal waits
   until the step is done. A second signal is ignored while the run records the first.
-- ``record_fault(record, exc)``: what run.json says about the fault (status, signal, task).
+- ``record_fault(record, exc)``: what the run record says about the fault (status, signal,
+  task), through ``kit.evaluate.record.RunRecord``.
 - ``translate(exc, ...)``: the one-line ``KitError`` for an escaped fault (disk full,
   read-only, out of memory, interrupted); ``corrupt_dataset``/``corrupt_model``: which cache
   file is damaged and how to refetch it.
@@ -23,11 +24,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kit.errors import ExitCode, KitError
 from kit.fsio import sha256_file
 from kit.runfolder import RUN
+
+if TYPE_CHECKING:
+    from kit.evaluate.record import RunRecord
 
 SIGNALS = (signal.SIGTERM, signal.SIGINT)
 DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
@@ -127,29 +131,21 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
-def record_fault(record: dict[str, Any], exc: BaseException) -> None:
-    """Set run.json's status for a run that ends on ``exc``; an interruption is described."""
-    running = [t for t in record.get("tasks", []) if t.get("status") == "running"]
+def record_fault(record: RunRecord, exc: BaseException) -> None:
+    """Say in the run record how the run ended on ``exc``; an interruption is described."""
     if isinstance(exc, KeyboardInterrupt):
-        record["status"] = "interrupted"
-        record["interruption"] = {
-            "signal": exc.signal if isinstance(exc, Interrupted) else "SIGINT",
-            "at": exc.at if isinstance(exc, Interrupted) else _now(),
-            "task": running[0]["name"] if running else None,
-        }
-        for t in running:
-            t["status"] = "pending"  # not done: the next run does it again
-            t.pop("error", None)
+        task = record.interrupted(
+            exc.signal if isinstance(exc, Interrupted) else "SIGINT",
+            exc.at if isinstance(exc, Interrupted) else _now(),
+        )
         if isinstance(exc, Interrupted):
-            exc.task, exc.recorded = record["interruption"]["task"], True
+            exc.task, exc.recorded = task, True
         return
-    record["status"] = "failed"
     fault = translate(exc, None, None)
-    if fault is not None:
-        record["fault"] = {"code": int(fault.code), "message": fault.message}
-        for t in running:
-            t["status"] = "failed"
-            t["error"] = fault.message
+    if fault is None:
+        record.failed()
+    else:
+        record.failed(int(fault.code), fault.message)
 
 
 def resume_hint(out: Path | None) -> str:

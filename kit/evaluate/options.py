@@ -1,4 +1,11 @@
-"""Plain data models for an evaluation request."""
+"""Plain data models for an evaluation request, and its translations.
+
+``EvalOptions`` is what the user asked for. ``RecordedSettings`` are the settings a bundle
+records that a re-run repeats; ``options_from_recorded`` turns them into the ``EvalOptions``
+of a re-run, and ``evaluate_args`` turns ``EvalOptions`` into ``repro-kit evaluate``
+arguments (for a run in an image), so a re-run on this host and one in a container read the
+recording the same way.
+"""
 
 from __future__ import annotations
 
@@ -61,3 +68,87 @@ class EvalOptions:
         d.pop("hf_cache")
         d.pop("container")
         return d
+
+
+@dataclass(frozen=True)
+class RecordedSettings:
+    """The score-affecting settings a run records (its ``resolved`` and override options)."""
+
+    model: str
+    revision: str | None
+    batch_size: int
+    precision: str
+    seed: int
+    device_kind: str
+    allow_revision_mismatch: bool
+
+
+def options_from_recorded(
+    settings: RecordedSettings,
+    tasks: tuple[str, ...],
+    *,
+    model_folder: str | None = None,
+    output: Path | None = None,
+    offline: bool = False,
+    hf_cache: dict[str, str] | None = None,
+    command: list[str] | None = None,
+) -> EvalOptions:
+    """The options that evaluate ``tasks`` again with a recording's settings, from scratch.
+
+    ``model_folder`` is where a local model's folder is (as the evaluating process sees it):
+    the model is then loaded from it under its recorded name, at no revision.
+    """
+    return EvalOptions(
+        model=model_folder if model_folder is not None else settings.model,
+        model_name=settings.model if model_folder is not None else None,
+        revision=None if model_folder is not None else settings.revision,
+        tasks=tasks,
+        output=output,
+        batch_size=settings.batch_size,
+        device=settings.device_kind,
+        precision=settings.precision,
+        seed=settings.seed,
+        offline=offline,
+        overwrite=True,
+        allow_revision_mismatch=settings.allow_revision_mismatch,
+        quiet=True,
+        inner_progress=False,
+        hf_cache=hf_cache,
+        command=list(command or []),
+    )
+
+
+def evaluate_args(opts: EvalOptions) -> list[str]:
+    """``repro-kit evaluate`` arguments for ``opts``: model, tasks and encode settings.
+
+    The launcher's own flags are left to it (kit/container/launch.py adds --output, --offline
+    for a network-less run, and --bundle/--no-bundle, --sign/--no-sign); so are the host-only
+    fields (hf_cache, command, inner_progress) and those a re-run never sets (shard, code,
+    new-model metadata).
+    """
+    args = [opts.model]
+    if opts.model_name is not None:
+        args += ["--model-name", opts.model_name]
+    if opts.revision:
+        args += ["--revision", opts.revision]
+    if opts.tasks:
+        args += ["--tasks", ",".join(opts.tasks)]
+    if opts.benchmark:
+        args += ["--benchmark", opts.benchmark]
+    args += [
+        "--batch-size",
+        str(opts.batch_size),
+        "--precision",
+        opts.precision,
+        "--seed",
+        str(opts.seed),
+        "--device",
+        opts.device,
+    ]
+    if opts.overwrite:
+        args.append("--overwrite")
+    if opts.quiet:
+        args.append("-q")
+    if opts.allow_revision_mismatch:
+        args.append("--allow-revision-mismatch")
+    return args

@@ -14,16 +14,14 @@ so a run killed at any point resumes without a half-written file.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Protocol
 
-from kit import __version__
 from kit.errors import ExitCode, KitError
 from kit.evaluate import faults
 from kit.evaluate import mteb_adapter as mt
@@ -31,8 +29,9 @@ from kit.evaluate.datasets import check_faithful, dataset_provenance, record_dat
 from kit.evaluate.model.encoder import record_prompts
 from kit.evaluate.model.load import load_for_run
 from kit.evaluate.model.new_model import python_entry
-from kit.evaluate.model.source import resolve_source
+from kit.evaluate.model.source import ModelSource, resolve_source
 from kit.evaluate.options import SCORE_AFFECTING, EvalOptions
+from kit.evaluate.record import Resolved, RunRecord, TaskInfo
 from kit.fsio import atomic_write_bytes, atomic_write_json
 from kit.machine.environment import collect_environment
 from kit.machine.git import code_state
@@ -43,13 +42,10 @@ from kit.runfolder import (
     MTEB_ENTRY,
     RESULTS,
     RUN,
-    RUN_FORMAT,
-    RUN_FORMAT_VERSION,
     RUN_SETTINGS,
     STAGING,
     default_output,
     model_as_path,
-    result_file,
     results_dir,
 )
 
@@ -73,25 +69,41 @@ class SilentReporter:
 @dataclass
 class RunSummary:
     output: Path
-    record: dict[str, Any]
+    record: RunRecord
 
     @property
     def ok(self) -> bool:
-        return self.record["status"] == "complete"
+        return self.record.status == "complete"
 
 
-def _now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+@dataclass(frozen=True)
+class _Folders:
+    """Where a run's files go: the run folder, its results folder, and staging."""
+
+    out: Path
+    results: PurePosixPath  # results/<org__name>/<revision>, relative to ``out``
+
+    @property
+    def final(self) -> Path:
+        return self.out / self.results
+
+    @property
+    def staging(self) -> Path:
+        return self.out / STAGING
+
+    @property
+    def staged(self) -> Path:
+        return self.staging / self.results
 
 
-def _read_json(path: Path) -> dict[str, Any] | None:
+def _read_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text())
     except (OSError, ValueError):
         return None
 
 
-def prepare_output(out: Path, opts: EvalOptions, resolved: dict[str, Any]) -> dict[str, Any] | None:
+def prepare_output(out: Path, opts: EvalOptions, resolved: Resolved) -> RunRecord | None:
     """Check the output folder; return the previous run record to resume from, if any."""
     if out.exists() and not out.is_dir():
         raise KitError(f"output {out} exists and is not a folder", ExitCode.OUTPUT)
@@ -112,7 +124,7 @@ def prepare_output(out: Path, opts: EvalOptions, resolved: dict[str, Any]) -> di
             shutil.rmtree(out / name, ignore_errors=True)
         return None
 
-    previous = _read_json(out / RUN) if (out / RUN).exists() else None
+    previous = RunRecord.load(out) if (out / RUN).exists() else None
     if (out / RUN).exists() and previous is None:
         raise KitError(
             f"{out}/run.json is unreadable; pass --overwrite to start afresh", ExitCode.OUTPUT
@@ -120,11 +132,11 @@ def prepare_output(out: Path, opts: EvalOptions, resolved: dict[str, Any]) -> di
     other_models = [
         p.name
         for p in (out / RESULTS).glob("*")
-        if p.is_dir() and p.name != model_as_path(resolved["model"])
+        if p.is_dir() and p.name != model_as_path(resolved.model)
     ]
     if previous is not None:
-        prev_opts = previous.get("resolved", {})
-        diffs = [k for k in SCORE_AFFECTING if prev_opts.get(k) != resolved.get(k)]
+        prev_opts, now = previous.resolved, resolved.to_json()
+        diffs = [k for k in SCORE_AFFECTING if prev_opts.get(k) != now.get(k)]
         if "model" in diffs or "revision" in diffs:
             raise KitError(
                 f"{out} holds a run of {prev_opts.get('model')}@{prev_opts.get('revision')}; "
@@ -198,151 +210,135 @@ def run_evaluation(
     """
     reporter = reporter or SilentReporter()
     mt.quiet_libraries()
-    tasks = mt.resolve_tasks(opts.tasks or (), opts.benchmark)
-    if not tasks:
-        raise KitError("no tasks to run", ExitCode.USAGE)
-    shard = None
-    if opts.shard is not None:  # keep only this shard's tasks (kit/evaluate/shard/)
-        from kit.evaluate.shard.cost import task_costs
-        from kit.evaluate.shard.plan import plan
-
-        shard = plan([t.metadata.name for t in tasks], task_costs(tasks), opts.shard)
-        tasks = [t for t in tasks if t.metadata.name in shard["tasks"]]
+    tasks, shard = _select_tasks(opts)
     source = resolve_source(opts.model, opts.revision, opts.model_name, opts.offline)
     code = code_state(opts.code, opts.allow_dirty) if opts.code is not None else None
-    device = mt.resolve_device(opts.device)
-    resolved = {
-        "model": source.name,
-        "revision": source.revision,
-        "batch_size": opts.batch_size,
-        "precision": opts.precision,
-        "seed": opts.seed,
-        "device": device,
-        "device_kind": device.split(":")[0],
-        "tasks": [t.metadata.name for t in tasks],
-        "benchmark": opts.benchmark,
-    }
+    resolved = _resolve(opts, source, mt.resolve_device(opts.device), tasks)
     out = Path(opts.output) if opts.output else default_output(source.name)
     previous = prepare_output(out, opts, resolved)
     _check_same_shard(out, previous, shard)
-    results_rel = results_dir(source.name, source.revision)
-    final_dir = out / results_rel
-    staging = out / STAGING
-    staged_dir = staging / results_rel
-
-    prev_tasks = {t["name"]: t for t in (previous or {}).get("tasks", [])}
-    record: dict[str, Any] = {
-        "format": RUN_FORMAT,
-        "format_version": RUN_FORMAT_VERSION,
-        "kit_version": __version__,
-        "mteb_version": mt.mteb_version(),
-        "command": opts.command,
-        "options": opts.to_record(),
-        "resolved": resolved,
-        "overrides": (
-            ["allow_revision_mismatch: loaded dataset revisions may differ from mteb's pins"]
-            if opts.allow_revision_mismatch
-            else []
-        ),
-        "started_at": (previous or {}).get("started_at") or _now(),
-        "resumed_at": [*(previous or {}).get("resumed_at", []), *([_now()] if previous else [])],
-        "finished_at": None,
-        "status": "running",
-        "results_dir": results_rel.as_posix(),
-        "encode": {"batch_size": opts.batch_size, "device": device, "precision": opts.precision},
-        "seeds": {},
-        "model": (previous or {}).get("model"),
-        "model_source": source.kind,
-        "hf_cache": opts.hf_cache,
-        "tasks": [],
-    }
-    if shard is not None:
-        record["shard"] = shard
-    if opts.container is not None:
-        record["container"] = opts.container
-    if code is not None:
-        record["code"] = code
-    for task in tasks:
-        name = task.metadata.name
-        done = mt.result_complete(final_dir / f"{name}.json", task)
-        entry = dict(prev_tasks.get(name, {})) if done else {}
-        entry.update(
-            name=name,
-            type=task.metadata.type,
-            main_metric=task.metadata.main_score,
-            eval_splits=list(task.eval_splits),
-            mteb_task_seed=getattr(task, "seed", None),
-            status="complete" if done else "pending",
-            result_file=result_file(results_rel, name),
-        )
-        entry.setdefault("dataset", None)
-        record["tasks"].append(entry)
-
+    folders = _Folders(out, results_dir(source.name, source.revision))
+    record = RunRecord.start(
+        opts, resolved, results=folders.results, model_source=source.kind,
+        mteb_version=mt.mteb_version(), previous=previous, shard=shard, code=code,
+    )  # fmt: skip
+    done = [mt.result_complete(folders.final / f"{t.metadata.name}.json", t) for t in tasks]
+    for task, task_done in zip(tasks, done, strict=True):
+        record.add_task(_task_info(task), task_done)
     atomic_write_json(out / ENVIRONMENT, environment())
-    atomic_write_json(out / RUN, record)
-
-    pending = [t for t, e in zip(tasks, record["tasks"], strict=True) if e["status"] != "complete"]
+    record.save(out)
+    pending = [t for t, task_done in zip(tasks, done, strict=True) if not task_done]
     reporter.start(len(tasks), len(tasks) - len(pending))
-    for entry in record["tasks"]:
-        if entry["status"] == "complete":
-            reporter.task_finished(entry["name"], entry.get("main_score"), skipped=True)
-
+    for t in record.tasks():
+        if t.status == "complete":
+            reporter.task_finished(t.name, t.main_score, skipped=True)
     try:
         model = None
         if pending:
-            faults.checkpoint("model-load")
-            model, record["model"] = load_for_run(
-                source, opts, device, (previous or {}).get("model")
-            )
-            record["encode"]["dtype"] = record["model"]["dtype"]
-            if source.kind != "registry":  # the entry to propose to mteb's model registry
-                entry_text = python_entry(model.mteb_model_meta).encode()
-                atomic_write_bytes(out / MTEB_ENTRY, entry_text)
-            if wrap_model is not None:
-                model = wrap_model(model)
-        record["seeds"] = mt.set_seeds(opts.seed)
-        encode_kwargs = {
-            "batch_size": opts.batch_size,
-            "show_progress_bar": opts.inner_progress and not opts.quiet,
-        }
-        by_name = {e["name"]: e for e in record["tasks"]}
-        failed = []  # mteb failed in these tasks; the others go on (README, "Faults")
-        for task in pending:
-            entry = by_name[task.metadata.name]
-            try:
-                _run_one(
-                    task, entry, model, opts, staging, staged_dir, final_dir, encode_kwargs,
-                    reporter,
-                )  # fmt: skip
-            except KitError as e:
-                if e.code != ExitCode.EVALUATION_FAILED:
-                    raise
-                failed.append(e.message)
-            atomic_write_json(out / RUN, record)
-        if failed:
-            raise KitError(
-                f"{len(failed)} of {len(pending)} task(s) failed, the others are recorded in "
-                f"{out} (run.json lists why): {'; '.join(failed)}",
-                ExitCode.EVALUATION_FAILED,
-            )
+            model = _load_model(source, opts, resolved.device, record, out, wrap_model)
+        record.seeds_set(mt.set_seeds(opts.seed))
+        _run_pending(pending, model, record, opts, folders, reporter)
     except BaseException as exc:
         faults.record_fault(record, exc)
-        record["finished_at"] = _now()
-        atomic_write_json(out / RUN, record)
+        record.save(out)
         raise
     finally:
         reporter.close()
-
-    record["status"] = "complete"
-    record["finished_at"] = _now()
-    atomic_write_json(out / RUN, record)
-    shutil.rmtree(staging, ignore_errors=True)
+    record.finish()
+    record.save(out)
+    shutil.rmtree(folders.staging, ignore_errors=True)
     return RunSummary(out, record)
 
 
-def _check_same_shard(out: Path, previous: dict[str, Any] | None, shard: dict | None) -> None:
+def _select_tasks(opts: EvalOptions) -> tuple[list[Any], dict[str, Any] | None]:
+    """mteb's tasks for the options; a shard keeps its own (with the shard's record)."""
+    tasks = mt.resolve_tasks(opts.tasks or (), opts.benchmark)
+    if not tasks:
+        raise KitError("no tasks to run", ExitCode.USAGE)
+    if opts.shard is None:
+        return tasks, None
+    from kit.evaluate.shard.cost import task_costs
+    from kit.evaluate.shard.plan import plan
+
+    shard = plan([t.metadata.name for t in tasks], task_costs(tasks), opts.shard)
+    return [t for t in tasks if t.metadata.name in shard["tasks"]], shard
+
+
+def _resolve(opts: EvalOptions, source: ModelSource, device: str, tasks: list[Any]) -> Resolved:
+    return Resolved(
+        model=source.name,
+        revision=source.revision,
+        batch_size=opts.batch_size,
+        precision=opts.precision,
+        seed=opts.seed,
+        device=device,
+        tasks=tuple(t.metadata.name for t in tasks),
+        benchmark=opts.benchmark,
+    )
+
+
+def _task_info(task: Any) -> TaskInfo:
+    return TaskInfo(
+        name=task.metadata.name,
+        type=task.metadata.type,
+        main_metric=task.metadata.main_score,
+        eval_splits=tuple(task.eval_splits),
+        mteb_task_seed=getattr(task, "seed", None),
+    )
+
+
+def _load_model(
+    source: ModelSource,
+    opts: EvalOptions,
+    device: str,
+    record: RunRecord,
+    out: Path,
+    wrap_model: Callable[[Any], Any] | None,
+) -> Any:
+    """Load the model and record it; a model mteb does not know gets its registry entry."""
+    faults.checkpoint("model-load")
+    model, loaded = load_for_run(source, opts, device, record.model_digest)
+    record.model_loaded(loaded)
+    if source.kind != "registry":  # the entry to propose to mteb's model registry
+        atomic_write_bytes(out / MTEB_ENTRY, python_entry(model.mteb_model_meta).encode())
+    return wrap_model(model) if wrap_model is not None else model
+
+
+def _run_pending(
+    pending: list[Any],
+    model: Any,
+    record: RunRecord,
+    opts: EvalOptions,
+    folders: _Folders,
+    reporter: Reporter,
+) -> None:
+    """Run each pending task; mteb failing in one does not stop the others (README, "Faults")."""
+    encode_kwargs = {
+        "batch_size": opts.batch_size,
+        "show_progress_bar": opts.inner_progress and not opts.quiet,
+    }
+    failed = []
+    for task in pending:
+        try:
+            _run_one(task, model, record, opts, folders, encode_kwargs, reporter)
+        except KitError as e:
+            if e.code != ExitCode.EVALUATION_FAILED:
+                raise
+            failed.append(e.message)
+        record.save(folders.out)
+    if failed:
+        raise KitError(
+            f"{len(failed)} of {len(pending)} task(s) failed, the others are recorded in "
+            f"{folders.out} (run.json lists why): {'; '.join(failed)}",
+            ExitCode.EVALUATION_FAILED,
+        )
+
+
+def _check_same_shard(
+    out: Path, previous: RunRecord | None, shard: Mapping[str, Any] | None
+) -> None:
     """Resuming must keep the shard (a folder holds one shard's run)."""
-    was = ((previous or {}).get("shard") or {}).get("spec")
+    was = previous.shard_spec if previous is not None else None
     now = (shard or {}).get("spec")
     if previous is not None and was != now:
         raise KitError(
@@ -354,47 +350,45 @@ def _check_same_shard(out: Path, previous: dict[str, Any] | None, shard: dict | 
 
 def _run_one(
     task: Any,
-    entry: dict[str, Any],
     model: Any,
+    record: RunRecord,
     opts: EvalOptions,
-    staging: Path,
-    staged_dir: Path,
-    final_dir: Path,
+    folders: _Folders,
     encode_kwargs: dict[str, Any],
     reporter: Reporter,
 ) -> None:
     name = task.metadata.name
     reporter.task_started(name)
-    entry["status"] = "running"
-    entry["started_at"] = _now()
+    record.task_started(name)
     t0 = time.perf_counter()
     mt.set_seeds(opts.seed)
     ds = task.metadata.dataset
     try:
         with record_dataset_loads() as loads:
             mt.load_task_data(task, opts.offline)
-        entry["dataset"] = dataset_provenance(
-            name, ds["path"], ds.get("revision"), loads.loads, opts.allow_revision_mismatch
+        record.task_dataset(
+            name,
+            dataset_provenance(
+                name, ds["path"], ds.get("revision"), loads.loads, opts.allow_revision_mismatch
+            ),
         )
         check_faithful(task)
-        _clean_staging(staged_dir, name)
+        _clean_staging(folders.staged, name)
         with record_prompts(model) as prompts:
-            result = mt.run_task(model, task, staging, encode_kwargs)
-        entry["prompts"] = prompts.to_json()
+            result = mt.run_task(model, task, folders.staging, encode_kwargs)
+        record.task_prompts(name, prompts.to_json())
     except KitError as e:
-        entry["status"] = "failed"
-        entry["error"] = e.message
+        record.task_failed(name, e.message)
         raise
     finally:
         task.unload_data()
     with faults.atomic_step():  # a signal waits until the task is published and recorded
-        _publish(staged_dir, final_dir, name)
-        entry.update(
-            status="complete",
-            main_score=mt.file_main_score(final_dir / f"{name}.json"),
+        _publish(folders.staged, folders.final, name)
+        score = mt.file_main_score(folders.final / f"{name}.json")
+        record.task_done(
+            name,
+            main_score=score,
             duration_seconds=round(time.perf_counter() - t0, 3),
             evaluation_time=result.evaluation_time,
-            finished_at=_now(),
         )
-    entry.pop("error", None)
-    reporter.task_finished(name, entry["main_score"], skipped=False)
+    reporter.task_finished(name, score, skipped=False)

@@ -296,7 +296,7 @@ def plan_export(
         files[MODEL_META] = mteb_model_meta(
             manifest["model"]["name"], manifest["model"]["revision"], device
         )
-    planned, old = _merge_with_checkout(repo / folder, files, overwrite)
+    planned, old = _merge_files(repo / folder, files, overwrite)
     final = {n: m.data for n, m in planned.items()}
     for name in _task_files(repo / folder):
         if name not in final:
@@ -323,6 +323,37 @@ def plan_export(
         new_model_entry=MTEB_ENTRY in bundle.members,
         allow_drift=allow_drift,
     )
+    versions = _mteb_versions(files, parsed)
+    return ExportPlan(
+        repo, folder, tuple(planned.items()), tuple(rules), versions, _evidence(bundle)
+    )
+
+
+def _merge_files(
+    where: Path, files: dict[str, bytes], overwrite: bool
+) -> tuple[dict[str, Merged], dict[str, bytes]]:
+    """Each bundle file merged with the one at ``where`` (model_meta.json and
+    run_settings.jsonl last); also the checkout's bytes of the files it already had."""
+    order = sorted(files, key=lambda n: (_LAST.index(n) + 1 if n in _LAST else 0, n))
+    planned: dict[str, Merged] = {}
+    old: dict[str, bytes] = {}
+    for name in order:
+        before = _read_existing(where / name)
+        if before is not None:
+            old[name] = before
+        if name == MODEL_META:
+            planned[name] = merge_model_meta(
+                before, files[name], overwrite, (where / name).as_posix()
+            )
+        elif name == RUN_SETTINGS:
+            planned[name] = merge_run_settings(before, files[name])
+        else:
+            planned[name] = merge_task_file(before, files[name], name)
+    return planned, old
+
+
+def _mteb_versions(files: dict[str, bytes], parsed: dict[str, Any]) -> tuple[str, ...]:
+    """The mteb versions the bundle's task files name, sorted."""
     versions = {
         str(p.get("mteb_version"))
         for n in files
@@ -330,36 +361,7 @@ def plan_export(
         for p in [parsed.get(n)]
         if isinstance(p, dict) and p.get("mteb_version")
     }
-    return ExportPlan(
-        repo,
-        folder,
-        tuple(planned.items()),
-        tuple(rules),
-        tuple(sorted(versions)),
-        _evidence(bundle),
-    )
-
-
-def _merge_with_checkout(
-    target: Path, files: dict[str, bytes], overwrite: bool
-) -> tuple[dict[str, Merged], dict[str, bytes]]:
-    """Each file merged with the one in the checkout's ``target`` folder (model_meta.json
-    and run_settings.jsonl last), and the checkout's files as they were."""
-    order = sorted(files, key=lambda n: (_LAST.index(n) + 1 if n in _LAST else 0, n))
-    planned: dict[str, Merged] = {}
-    old: dict[str, bytes] = {}
-    for name in order:
-        before = _read_existing(target / name)
-        if before is not None:
-            old[name] = before
-        if name == MODEL_META:
-            where = (target / name).as_posix()
-            planned[name] = merge_model_meta(before, files[name], overwrite, where)
-        elif name == RUN_SETTINGS:
-            planned[name] = merge_run_settings(before, files[name])
-        else:
-            planned[name] = merge_task_file(before, files[name], name)
-    return planned, old
+    return tuple(sorted(versions))
 
 
 def rules_failure(plan: ExportPlan, written: bool) -> KitError | None:

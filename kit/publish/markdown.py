@@ -37,16 +37,6 @@ def _table(
 
 
 def render_md(model: dict[str, Any]) -> str:
-    """The report model as Markdown: verdict, means, tasks, types, coverage, environment."""
-    lines = [*_md_head(model), *_md_tasks(model), *_md_published(model), *_md_coverage(model)]
-    lines += ["#### Environment", ""]
-    lines += _table(["", ""], [[md(k), md(v)] for k, v in model["environment"]])
-    lines.append(f"<sub>{md(model['generator'])}</sub>")
-    return "\n".join(lines) + "\n"
-
-
-def _md_head(model: dict[str, Any]) -> list[str]:
-    """The title, verdict, signer, reference, tolerance, scope and the benchmark means."""
     b, sig, against = model["bundle"], model["signer"], model.get("against")
     _, verdict = verdict_text(model)
     lines = [
@@ -64,7 +54,19 @@ def _md_head(model: dict[str, Any]) -> list[str]:
         "#### Benchmark means",
         "",
     ]
-    lines += _table(
+    lines += _means(model["means"])
+    lines += _tasks(model["tasks"])
+    lines += _types(model["types"])
+    lines += _published(model.get("published_means") or [])
+    lines += _coverage(model["summary"], against)
+    lines += ["#### Environment", ""]
+    lines += _table(["", ""], [[md(k), md(v)] for k, v in model["environment"]])
+    lines.append(f"<sub>{md(model['generator'])}</sub>")
+    return "\n".join(lines) + "\n"
+
+
+def _means(means: list[dict[str, Any]]) -> list[str]:
+    return _table(
         ["Mean (what it averages)", "score", "×100", "reference, same tasks", "delta", "result"],
         [
             [
@@ -75,17 +77,15 @@ def _md_head(model: dict[str, Any]) -> list[str]:
                 _n(m["delta"], "+.6f"),
                 _MARK[m["ok"]],
             ]
-            for m in model["means"]
+            for m in means
         ],
         frozenset({1, 2, 3, 4}),
     )
-    return lines
 
 
-def _md_tasks(model: dict[str, Any]) -> list[str]:
-    """Per task, and per task type when there is a reference."""
-    lines = [f"#### Tasks ({len(model['tasks'])})", ""]
-    lines += _table(
+def _tasks(tasks: list[dict[str, Any]]) -> list[str]:
+    lines = [f"#### Tasks ({len(tasks)})", ""]
+    return lines + _table(
         ["task", "type", "main metric", "score", "reference", "delta", "result"],
         [
             [
@@ -97,63 +97,61 @@ def _md_tasks(model: dict[str, Any]) -> list[str]:
                 _n(r["delta"], "+.6f"),
                 _MARK[r["ok"]],
             ]
-            for r in model["tasks"]
+            for r in tasks
         ],
         frozenset({3, 4, 5}),
     )
-    if model["types"]:
-        lines += ["#### Delta per task type (mean over its tasks)", ""]
-        lines += _table(
-            ["type", "tasks", "score", "reference", "delta", "result"],
+
+
+def _types(types: list[dict[str, Any]]) -> list[str]:
+    if not types:
+        return []
+    lines = ["#### Delta per task type (mean over its tasks)", ""]
+    return lines + _table(
+        ["type", "tasks", "score", "reference", "delta", "result"],
+        [
             [
-                [
-                    md(t["type"]),
-                    str(t["n_tasks"]),
-                    _n(t["score"]),
-                    _n(t["reference"]),
-                    _n(t["delta"], "+.6f"),
-                    _MARK[t["ok"]],
-                ]
-                for t in model["types"]
-            ],
-            frozenset({1, 2, 3, 4}),
-        )
-    return lines
+                md(t["type"]),
+                str(t["n_tasks"]),
+                _n(t["score"]),
+                _n(t["reference"]),
+                _n(t["delta"], "+.6f"),
+                _MARK[t["ok"]],
+            ]
+            for t in types
+        ],
+        frozenset({1, 2, 3, 4}),
+    )
 
 
-def _md_published(model: dict[str, Any]) -> list[str]:
-    """The means the reference itself publishes (none when it publishes none)."""
-    lines: list[str] = []
-    pubs = model.get("published_means") or []
-    if pubs:
-        lines += [
-            "#### Means published in the reference (labels as the file names them)",
-            "",
-            "They average the benchmark's own task sets, not this bundle's.",
-            "",
-        ]
-        lines += _table(
-            ["label in the reference", "what it averages", "value", "×100"],
-            [
-                [md(p["label"]), md(p["gloss"]), _n(p["value"]), _n(p["value"] * 100, ".2f")]
-                for p in pubs
-            ],
-            frozenset({2, 3}),
-        )
-    return lines
+def _published(pubs: list[dict[str, Any]]) -> list[str]:
+    if not pubs:
+        return []
+    lines = [
+        "#### Means published in the reference (labels as the file names them)",
+        "",
+        "They average the benchmark's own task sets, not this bundle's.",
+        "",
+    ]
+    return lines + _table(
+        ["label in the reference", "what it averages", "value", "×100"],
+        [
+            [md(p["label"]), md(p["gloss"]), _n(p["value"]), _n(p["value"] * 100, ".2f")]
+            for p in pubs
+        ],
+        frozenset({2, 3}),
+    )
 
 
-def _md_coverage(model: dict[str, Any]) -> list[str]:
-    """The tasks only one side has, when there is a reference."""
-    lines: list[str] = []
-    s, against = model["summary"], model.get("against")
-    if against and (s["no_reference"] or s.get("only_against")):
-        lines += ["#### Coverage", ""]
-        if s["no_reference"]:
-            lines.append(f"- Only in this bundle: {md(', '.join(s['no_reference']))}")
-        if s.get("only_against"):
-            more = s["only_against"]
-            shown = ", ".join(more[:12]) + (f" and {len(more) - 12} more" if len(more) > 12 else "")
-            lines.append(f"- Only in {md(against['label'])}: {md(shown)}")
-        lines.append("")
+def _coverage(s: dict[str, Any], against: dict[str, Any] | None) -> list[str]:
+    if not (against and (s["no_reference"] or s.get("only_against"))):
+        return []
+    lines = ["#### Coverage", ""]
+    if s["no_reference"]:
+        lines.append(f"- Only in this bundle: {md(', '.join(s['no_reference']))}")
+    if s.get("only_against"):
+        more = s["only_against"]
+        shown = ", ".join(more[:12]) + (f" and {len(more) - 12} more" if len(more) > 12 else "")
+        lines.append(f"- Only in {md(against['label'])}: {md(shown)}")
+    lines.append("")
     return lines

@@ -11,11 +11,10 @@ re-run's own run folder can become a review bundle whose run.json records what i
 from __future__ import annotations
 
 import dataclasses
-import json
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,12 +22,14 @@ from typing import TYPE_CHECKING, Any
 from kit.bundle.jsonread import parse
 from kit.bundle.manifest import MANIFEST
 from kit.errors import ExitCode, KitError
-from kit.fsio import atomic_write_json, sha256_bytes
+from kit.evaluate.record import attach_review, is_review
+from kit.fsio import sha256_bytes
 from kit.rerun.plan import RerunPlan, RerunRequest, compare_scores, make_plan, plan_lines
 from kit.runfolder import RUN
 
 if TYPE_CHECKING:
     from kit.bundle.write import BundleInfo
+    from kit.evaluate.options import EvalOptions
     from kit.verify.checks import VerifyReport
     from kit.verify.verified import VerifiedBundle
 
@@ -109,41 +110,56 @@ class _PlanReporter:
     def close(self) -> None: ...
 
 
+def host_options(plan: RerunPlan, req: RerunRequest, out: Path) -> EvalOptions:
+    """The options of a re-run on this host: the plan's settings and tasks, into ``out``."""
+    from kit.evaluate.options import options_from_recorded
+
+    folder = str(Path(req.model_path).resolve()) if req.model_path is not None else None
+    return options_from_recorded(
+        plan.settings,
+        tuple(t.name for t in plan.tasks),
+        model_folder=folder,
+        output=out,
+        offline=req.offline,
+        hf_cache=req.hf_cache,
+        command=["repro-kit", "verify", "--rerun"],
+    )
+
+
+def container_args(plan: RerunPlan, req: RerunRequest) -> list[str]:
+    """The ``repro-kit evaluate`` arguments of a re-run in an image: the same translation as
+    ``host_options``, the model folder (if any) at its mount point; the launcher adds the
+    output, --offline (network none) and --no-bundle."""
+    from kit.container.launch import CONTAINER_MODEL
+    from kit.evaluate.options import evaluate_args, options_from_recorded
+
+    folder = CONTAINER_MODEL if req.model_path is not None else None
+    tasks = tuple(t.name for t in plan.tasks)
+    return evaluate_args(options_from_recorded(plan.settings, tasks, model_folder=folder))
+
+
 def _run_host(plan: RerunPlan, req: RerunRequest, out: Path, log: Log) -> dict[str, Any]:
-    from kit.evaluate.options import EvalOptions
     from kit.evaluate.runner import run_evaluation
     from kit.rerun.embcache import ExactEmbeddingCache
 
     s = plan.settings
-    local = req.model_path is not None
-    opts = EvalOptions(
-        model=str(Path(req.model_path).resolve()) if req.model_path is not None else s["model"],
-        model_name=s["model"] if local else None,
-        revision=None if local else s["revision"],
-        tasks=tuple(t.name for t in plan.tasks),
-        output=out,
-        batch_size=s["batch_size"],
-        device=s["device_kind"],
-        precision=s["precision"],
-        seed=s["seed"],
-        offline=req.offline,
-        overwrite=True,
-        allow_revision_mismatch=s["allow_revision_mismatch"],
-        quiet=True,
-        inner_progress=False,
-        hf_cache=req.hf_cache,
-        command=["repro-kit", "verify", "--rerun"],
-    )
     caches: list[ExactEmbeddingCache] = []
 
     def wrap(model: Any) -> Any:
-        keys = ("model", "revision", "model_digest", "precision", "device_kind")
-        identity = {k: s[k] for k in keys}
+        identity = {
+            "model": s.model,
+            "revision": s.revision,
+            "model_digest": s.model_digest,
+            "precision": s.precision,
+            "device_kind": s.device_kind,
+        }
         caches.append(ExactEmbeddingCache(model, out / ".embedding-cache", identity))
         return caches[-1]
 
     run_evaluation(
-        opts, reporter=_PlanReporter(plan, log), wrap_model=wrap if plan.cache[0] else None
+        host_options(plan, req, out),
+        reporter=_PlanReporter(plan, log),
+        wrap_model=wrap if plan.cache[0] else None,
     )
     return {"used": bool(caches), "reason": plan.cache[1], **(caches[0].stats() if caches else {})}
 
@@ -152,29 +168,7 @@ def _run_container(plan: RerunPlan, req: RerunRequest, out: Path, log: Log) -> d
     from kit.container.launch import RunRequest, run_evaluate
 
     assert plan.image is not None, "resolve_image first"
-    image: str = plan.image["image"]
-    s = plan.settings
-    args = [
-        "/model" if req.model_path is not None else s["model"],
-        "--tasks",
-        ",".join(t.name for t in plan.tasks),
-        "--batch-size",
-        str(s["batch_size"]),
-        "--precision",
-        s["precision"],
-        "--seed",
-        str(s["seed"]),
-        "--device",
-        s["device_kind"],
-        "--overwrite",
-        "-q",
-    ]
-    if req.model_path is not None:
-        args[1:1] = ["--model-name", s["model"]]
-    elif s["revision"]:
-        args[1:1] = ["--revision", s["revision"]]
-    if s["allow_revision_mismatch"]:
-        args.append("--allow-revision-mismatch")
+    image = plan.image.image
     for t in plan.tasks:
         log(f"re-running {t.name} in the image: expected ~{t.expected_seconds:.0f} s")
     code = run_evaluate(
@@ -183,8 +177,8 @@ def _run_container(plan: RerunPlan, req: RerunRequest, out: Path, log: Log) -> d
             network="none" if req.offline else "bridge",
             hf_home=req.hf_home,
             output=out,
-            evaluate_args=args,
-            gpus=s["device_kind"] == "cuda",
+            evaluate_args=container_args(plan, req),
+            gpus=plan.settings.device_kind == "cuda",
             model_dir=req.model_path,
         ),
         log=log,
@@ -208,7 +202,7 @@ def _prepare_output(req: RerunRequest) -> tuple[Path, bool]:
             previous = parse(run_json.read_bytes())
         except (OSError, ValueError):
             previous = {}
-        if "review" not in previous:
+        if not is_review(previous):
             raise KitError(
                 f"{out} holds a run that is not a re-run; give an empty folder to --rerun-output",
                 ExitCode.OUTPUT,
@@ -223,7 +217,7 @@ def rerun_bundle(
     log: Log,
     review_bundle: Path | None = None,
     sign: Callable[[bytes], str] | None = None,
-    here: dict[str, Any] | None = None,
+    here: Mapping[str, Any] | None = None,
 ) -> RerunResult:
     """Re-run tasks of a bundle that passed verify (``report``); compare with its claims.
 
@@ -248,8 +242,8 @@ def rerun_bundle(
         from kit.container.choice import resolve_image
 
         plan.image = resolve_image(run, env, log, build=not req.dry_run)
-        if plan.image["why"] != "the recorded image ID":
-            plan.notes.append(plan.image["why"])
+        if not plan.image.is_recorded:
+            plan.notes.append(plan.image.why)
     for line in plan_lines(plan):
         log(line)
     if req.dry_run:
@@ -295,7 +289,7 @@ def rerun_bundle(
     return result
 
 
-def check_model_folder(run: dict[str, Any], model_path: Path | None) -> None:
+def check_model_folder(run: Mapping[str, Any], model_path: Path | None) -> None:
     """A local-model bundle re-runs only with a folder whose content digest is the bundle's.
 
     Checked before any task runs; the refusal names the first differing file.
@@ -340,23 +334,25 @@ def _record_review(
     out: Path, bundle: VerifiedBundle, report: VerifyReport, result: RerunResult
 ) -> None:
     """Write into the re-run's run.json what it reviewed and what it found."""
-    path = out / RUN
-    record = json.loads(path.read_text())
-    record["review"] = {
-        "reviewed_bundle": {
-            "file": bundle.path.name,
-            "sha256": result.bundle_sha256,
-            "manifest_sha256": sha256_bytes(bundle.members[MANIFEST]),
-            "signer": bundle.signer.checked_json(),
-            "model": bundle.manifest["model"]["name"],
-            "revision": bundle.manifest["model"]["revision"],
+    attach_review(
+        out,
+        {
+            "reviewed_bundle": {
+                "file": bundle.path.name,
+                "sha256": result.bundle_sha256,
+                "manifest_sha256": sha256_bytes(bundle.members[MANIFEST]),
+                "signer": bundle.signer.checked_json(),
+                "model": bundle.manifest["model"]["name"],
+                "revision": bundle.manifest["model"]["revision"],
+            },
+            "verify_checks": [
+                {"name": c.name, "ok": c.ok, "reason": c.reason} for c in report.checks
+            ],
+            "plan": result.plan,
+            "tolerance": result.tolerance,
+            "tasks": result.tasks,
+            "ok": result.ok,
+            "embedding_cache": result.embedding_cache,
+            "wall_seconds": result.wall_seconds,
         },
-        "verify_checks": [{"name": c.name, "ok": c.ok, "reason": c.reason} for c in report.checks],
-        "plan": result.plan,
-        "tolerance": result.tolerance,
-        "tasks": result.tasks,
-        "ok": result.ok,
-        "embedding_cache": result.embedding_cache,
-        "wall_seconds": result.wall_seconds,
-    }
-    atomic_write_json(path, record)
+    )

@@ -9,13 +9,18 @@ re-run uses is ``kit.container.choice``'s decision.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kit.errors import ExitCode, KitError
+from kit.evaluate.options import RecordedSettings
 from kit.rerun.embcache import decide
 from kit.rerun.sample import draw
+
+if TYPE_CHECKING:
+    from kit.container.choice import ImageChoice
 
 
 @dataclass
@@ -46,19 +51,57 @@ class PlannedTask:
     basis: str
 
 
+@dataclass(frozen=True)
+class RerunSettings(RecordedSettings):
+    """The settings a re-run repeats (``RecordedSettings``), and the model's source and digest."""
+
+    model_source: str
+    model_digest: str | None
+
+    @classmethod
+    def from_run(cls, run: Mapping[str, Any]) -> RerunSettings:
+        """The settings a bundle's run record gives (its ``resolved``, options and model)."""
+        resolved = run["resolved"]
+        return cls(
+            model=resolved["model"],
+            revision=resolved["revision"],
+            batch_size=resolved["batch_size"],
+            precision=resolved["precision"],
+            seed=resolved["seed"],
+            device_kind=resolved.get("device_kind") or str(resolved["device"]).split(":")[0],
+            allow_revision_mismatch=bool((run.get("options") or {}).get("allow_revision_mismatch")),
+            model_source=run.get("model_source") or "registry",
+            model_digest=(run.get("model") or {}).get("digest"),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The plan's ``settings`` record."""
+        return {
+            "model": self.model,
+            "revision": self.revision,
+            "batch_size": self.batch_size,
+            "precision": self.precision,
+            "seed": self.seed,
+            "device_kind": self.device_kind,
+            "allow_revision_mismatch": self.allow_revision_mismatch,
+            "model_source": self.model_source,
+            "model_digest": self.model_digest,
+        }
+
+
 @dataclass
 class RerunPlan:
     """What a re-run will do: mode, settings, tasks, expected times, cache and image."""
 
     mode: str  # "host" or "container"
-    settings: dict[str, Any]
+    settings: RerunSettings
     tasks: list[PlannedTask]
     selection: dict[str, Any]
     speed_factor: float
     speed_basis: str
     load_seconds: float
     cache: tuple[bool, str]
-    image: dict[str, Any] | None = None
+    image: ImageChoice | None = None
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -70,7 +113,7 @@ class RerunPlan:
         """The plan as printed under ``rerun.plan`` and recorded in a review's run.json."""
         return {
             "mode": self.mode,
-            "settings": self.settings,
+            "settings": self.settings.to_json(),
             "selection": self.selection,
             "tasks": [
                 {"task": t.name, "expected_seconds": round(t.expected_seconds, 1), "basis": t.basis}
@@ -80,7 +123,7 @@ class RerunPlan:
             "speed_factor": self.speed_factor,
             "speed_basis": self.speed_basis,
             "embedding_cache": {"on": self.cache[0], "reason": self.cache[1]},
-            "image": self.image,
+            "image": self.image.to_json() if self.image is not None else None,
             "notes": self.notes,
         }
 
@@ -93,7 +136,7 @@ def select_tasks(
     names: tuple[str, ...],
     sample: int | None,
     seed: int | None,
-    costs: dict[str, float],
+    costs: Mapping[str, float],
 ) -> list[str]:
     """The tasks to re-run: the named ones (or all), then a seeded cheap-first draw of them."""
     unknown = [n for n in names if n not in bundle_tasks]
@@ -109,7 +152,7 @@ def select_tasks(
 
 
 def speed_factor(
-    bundle_env: dict[str, Any], here: dict[str, Any], device_kind: str
+    bundle_env: Mapping[str, Any], here: Mapping[str, Any], device_kind: str
 ) -> tuple[float, str]:
     """How much longer a task takes here than on the bundle's machine (a simple estimate)."""
     if device_kind != "cpu":
@@ -126,7 +169,10 @@ def speed_factor(
 
 
 def expected_times(
-    run_tasks: dict[str, dict[str, Any]], names: list[str], costs: dict[str, float], factor: float
+    run_tasks: Mapping[str, Mapping[str, Any]],
+    names: list[str],
+    costs: Mapping[str, float],
+    factor: float,
 ) -> list[tuple[float, str]]:
     """(seconds, basis) per task: its recorded duration, else its cost at the bundle's rate."""
     timed = [
@@ -148,39 +194,28 @@ def expected_times(
 
 
 def make_plan(
-    run: dict[str, Any],
-    env: dict[str, Any],
-    claimed: dict[str, float],
+    run: Mapping[str, Any],
+    env: Mapping[str, Any],
+    claimed: Mapping[str, float],
     req: RerunRequest,
-    costs: dict[str, float],
-    here: dict[str, Any],
+    costs: Mapping[str, float],
+    here: Mapping[str, Any],
 ) -> RerunPlan:
     """The plan for ``req`` from the bundle's run and environment records (plain data).
 
     ``costs`` are the tasks' sizes (texts), ``here`` the machine's ``speed_profile``; a sample
     without a seed gets a fresh one, recorded in the plan's selection.
     """
-    resolved = run["resolved"]
+    settings = RerunSettings.from_run(run)
     seed = req.seed
     if req.sample is not None and seed is None:
         seed = secrets.randbelow(2**31)
     bundle_tasks = [t["name"] for t in run["tasks"]]
     names = select_tasks(bundle_tasks, req.tasks, req.sample, seed, costs)
-    kind = resolved.get("device_kind") or str(resolved["device"]).split(":")[0]
+    kind = settings.device_kind
     factor, basis = speed_factor(env, here, kind)
     by_name = {t["name"]: t for t in run["tasks"]}
     times = expected_times(by_name, names, costs, factor)
-    settings = {
-        "model": resolved["model"],
-        "revision": resolved["revision"],
-        "batch_size": resolved["batch_size"],
-        "precision": resolved["precision"],
-        "seed": resolved["seed"],
-        "device_kind": kind,
-        "allow_revision_mismatch": bool((run.get("options") or {}).get("allow_revision_mismatch")),
-        "model_source": run.get("model_source") or "registry",
-        "model_digest": (run.get("model") or {}).get("digest"),
-    }
     return RerunPlan(
         mode="container" if req.in_container else "host",
         settings=settings,
@@ -194,7 +229,7 @@ def make_plan(
         speed_factor=factor,
         speed_basis=basis,
         load_seconds=float((run.get("model") or {}).get("load_seconds") or 0.0) * factor,
-        cache=decide(kind, settings["precision"], req.in_container, not req.embedding_cache),
+        cache=decide(kind, settings.precision, req.in_container, not req.embedding_cache),
     )
 
 
@@ -209,9 +244,9 @@ def plan_lines(plan: RerunPlan) -> list[str]:
     )
     lines = [
         f"re-run plan: {how} on {plan.mode}"
-        + (f" in image {plan.image['image']}" if plan.image else "")
-        + f"; {s['model']}@{s['revision']}, {s['device_kind']}, {s['precision']}, "
-        f"batch {s['batch_size']}, seed {s['seed']}",
+        + (f" in image {plan.image.image}" if plan.image else "")
+        + f"; {s.model}@{s.revision}, {s.device_kind}, {s.precision}, "
+        f"batch {s.batch_size}, seed {s.seed}",
         f"  embedding cache {plan.cache[1]}",
         f"  speed: x{plan.speed_factor:.2f} ({plan.speed_basis}); model load ~"
         f"{plan.load_seconds:.0f} s",

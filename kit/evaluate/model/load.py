@@ -17,14 +17,16 @@ from kit.evaluate.model.identity import model_provenance
 from kit.evaluate.model.new_model import build_model_meta
 from kit.evaluate.model.source import ModelSource, load_folder_model
 from kit.evaluate.options import EvalOptions
+from kit.evaluate.record import ModelRecord
 
 
 def load_for_run(
-    source: ModelSource, opts: EvalOptions, device: str, previous: dict[str, Any] | None
-) -> tuple[Any, dict[str, Any]]:
-    """Load the model, record its identity (content digest) and embedding settings.
+    source: ModelSource, opts: EvalOptions, device: str, recorded_digest: str | None
+) -> tuple[Any, ModelRecord]:
+    """Load the model; return it with its record (content digest, embedding settings).
 
-    A resumed run whose model files changed since it started is refused (MODEL_DIGEST).
+    A resumed run whose model files changed since it started (``recorded_digest``, the
+    digest its record holds) is refused (MODEL_DIGEST).
     """
     t0 = time.perf_counter()
     if source.kind == "registry":
@@ -50,7 +52,7 @@ def load_for_run(
         )
         loader = folder_loader(str(source.folder), source.plain_transformers)
     load_seconds = time.perf_counter() - t0
-    was = (previous or {}).get("digest")
+    was = recorded_digest
     if was and prov.get("digest") and was != prov["digest"]:
         raise KitError(
             f"the model files changed since this run started (digest {prov['digest']}, "
@@ -58,14 +60,14 @@ def load_for_run(
             ExitCode.MODEL_DIGEST,
         )
     settings = describe_encoder(model, loader)
-    return model, {
-        **prov,
-        "source": source.kind,
-        "origin": origin,
-        "load_seconds": round(load_seconds, 3),
-        "dtype": mt.model_dtype(model),
-        "embedding": settings,
-    }
+    return model, ModelRecord(
+        provenance=prov,
+        source=source.kind,
+        origin=origin,
+        load_seconds=round(load_seconds, 3),
+        dtype=mt.model_dtype(model),
+        embedding=settings,
+    )
 
 
 def _ensure_embedded_default(source: ModelSource) -> str:

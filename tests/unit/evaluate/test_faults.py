@@ -16,6 +16,7 @@ from kit.container.fake import FakeEngine
 from kit.container.launch import RunRequest, run_evaluate
 from kit.errors import ExitCode, KitError
 from kit.evaluate import faults
+from kit.evaluate.record import RunRecord
 from kit.fsio import atomic_write_text
 
 
@@ -60,9 +61,11 @@ def test_a_real_signal_waits_for_the_atomic_step(tmp_path: Path) -> None:
 
 
 def test_record_fault_marks_the_running_task_pending() -> None:
-    record = {"tasks": [{"name": "A", "status": "complete"}, {"name": "B", "status": "running"}]}
+    tasks = [{"name": "A", "status": "complete"}, {"name": "B", "status": "running"}]
+    run = RunRecord.from_json({"tasks": tasks})
     exc = faults.Interrupted(signal.SIGINT)
-    faults.record_fault(record, exc)
+    faults.record_fault(run, exc)
+    record = run.to_json()
     assert record["status"] == "interrupted" and record["interruption"]["task"] == "B"
     assert (
         record["interruption"]["signal"] == "SIGINT" and record["tasks"][1]["status"] == "pending"

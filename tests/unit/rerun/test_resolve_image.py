@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from kit.container.choice import recorded_image, resolve_image
+from kit.container.choice import ImageAction, RecordedImage, recorded_image, resolve_image
 from kit.container.engine import Image
 from kit.container.fake import FLAVOR, LOCK, FakeEngine, make_checkout, sha
 from kit.errors import ExitCode, KitError
@@ -38,19 +38,24 @@ def _resolve(run: dict[str, Any], store: FakeEngine, root: Path, build: bool = T
 def test_recorded_image_present_is_used(checkout: Path) -> None:
     store = FakeEngine((Image(RECORDED, ("repro-kit:cpu",), {LOCK: sha(LOCK_TEXT)}),))
     choice, lines = _resolve(_run(lock="f" * 64), store, checkout)
-    assert choice["action"] == "use" and choice["image"] == RECORDED
-    assert choice["why"] == "the recorded image ID" and not store.built and not lines
-    assert choice["recorded"] == {
-        "image_id": RECORDED,
-        "flavor": "cpu",
-        "lockfile_sha256": "f" * 64,
+    assert choice.action is ImageAction.USE and choice.image == RECORDED
+    assert choice.is_recorded and not store.built and not lines
+    assert choice.recorded == RecordedImage(
+        image_id=RECORDED, flavor="cpu", lockfile_sha256="f" * 64
+    )
+    assert choice.to_json() == {
+        "action": "use",
+        "image": RECORDED,
+        "why": "the recorded image ID",
+        "recorded": {"image_id": RECORDED, "flavor": "cpu", "lockfile_sha256": "f" * 64},
     }
 
 
 def test_recorded_image_without_our_labels_is_found_by_id(checkout: Path) -> None:
     store = FakeEngine((Image(RECORDED, ("elsewhere:1",), {}),))
     choice, _ = _resolve(_run(), store, checkout)
-    assert choice["image"] == RECORDED and choice["why"] == "the recorded image ID"
+    assert choice.image == RECORDED and choice.is_recorded
+    assert choice.why == "the recorded image ID"
 
 
 def test_equivalent_local_image_is_used(checkout: Path) -> None:
@@ -58,8 +63,9 @@ def test_equivalent_local_image_is_used(checkout: Path) -> None:
     other = Image("sha256:" + "3" * 64, ("repro-kit:cuda",), {LOCK: sha(LOCK_TEXT), FLAVOR: "cuda"})
     store = FakeEngine((other, twin))
     choice, _ = _resolve(_run(lock=sha(LOCK_TEXT)), store, checkout)
-    assert choice["action"] == "use" and choice["image"] == twin.id
-    assert "not present here" in choice["why"] and "repro-kit:cpu" in choice["why"]
+    assert choice.action is ImageAction.USE and choice.image == twin.id
+    assert not choice.is_recorded
+    assert "not present here" in choice.why and "repro-kit:cpu" in choice.why
 
 
 def test_absent_image_is_rebuilt_from_the_identical_lockfile(checkout: Path) -> None:
@@ -69,7 +75,8 @@ def test_absent_image_is_rebuilt_from_the_identical_lockfile(checkout: Path) -> 
     assert "lockfiles/cpu.txt" in files and "kit/__init__.py" in files
     assert spec.tag == "repro-kit:cpu-rerun" and spec.dockerfile == "Dockerfile.cpu"
     assert spec.build_args["LOCKFILE_SHA256"] == sha(LOCK_TEXT)
-    assert choice["action"] == "build" and choice["image"] == store.get(spec.tag).id
+    assert choice.action is ImageAction.BUILD and choice.image == store.get(spec.tag).id
+    assert not choice.is_recorded and choice.to_json()["action"] == "build"
     assert lines[0].startswith("building repro-kit:cpu-rerun: image sha256:1111")
     assert "Step 1/1 : FROM base" in lines
 
@@ -77,8 +84,8 @@ def test_absent_image_is_rebuilt_from_the_identical_lockfile(checkout: Path) -> 
 def test_dry_run_plans_the_build_without_building(checkout: Path) -> None:
     store = FakeEngine()
     choice, lines = _resolve(_run(image_id=None), store, checkout, build=False)
-    assert choice["action"] == "build" and choice["image"] == "repro-kit:cpu-rerun"
-    assert "the bundle was not made in an image" in choice["why"]
+    assert choice.action is ImageAction.BUILD and choice.image == "repro-kit:cpu-rerun"
+    assert "the bundle was not made in an image" in choice.why
     assert not store.built and not lines
 
 
@@ -99,11 +106,14 @@ def test_a_checkout_without_dockerfiles_is_not_found(tmp_path: Path) -> None:
 
 def test_recorded_image_falls_back_to_environment_and_device() -> None:
     env = {"container": {"image": {"flavor": "cuda", "lockfile_sha256": "a" * 64}}}
-    assert recorded_image({}, env) == {
+    assert recorded_image({}, env) == RecordedImage(
+        image_id=None, flavor="cuda", lockfile_sha256="a" * 64
+    )
+    assert recorded_image({}, env).to_json() == {
         "image_id": None,
         "flavor": "cuda",
         "lockfile_sha256": "a" * 64,
     }
     run = {"resolved": {"device_kind": "cuda"}}
-    assert recorded_image(run, {})["flavor"] == "cuda"
-    assert recorded_image({}, {})["flavor"] == "cpu"
+    assert recorded_image(run, {}).flavor == "cuda"
+    assert recorded_image({}, {}).flavor == "cpu"
