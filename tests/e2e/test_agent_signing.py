@@ -1,18 +1,16 @@
 """Signing through a real ssh-agent: `--sign KEY.pub`, REPRO_KIT_SIGNING_KEY, every refusal.
 
-One `ssh-agent -D` per module (its askpass always says no, so a key added with `ssh-add -c` is
-refused), real keys from ssh-keygen added with ssh-add, a real bundle of a real evaluation,
-and the signatures checked by `ssh-keygen -Y verify` and `repro-kit verify`.
+One `ssh-agent -D` per module (the `agent` fixture, tests/conftest.py: its askpass always says
+no, so a key added with `ssh-add -c` is refused), real keys from ssh-keygen added with ssh-add,
+a real bundle of a real evaluation, and the signatures checked by `ssh-keygen -Y verify` and
+`repro-kit verify`.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,68 +18,14 @@ import pytest
 from kit.bundle.archive import read_bundle_archive
 from kit.signing.sshsig import parse_signature
 from kit.signing.wire import fingerprint
+from tests.bundletools import manifest_and_signature
+from tests.support import clean_env
 
-pytestmark = pytest.mark.skipif(
-    not all(shutil.which(t) for t in ("ssh-agent", "ssh-add", "ssh-keygen")),
-    reason="OpenSSH client tools (ssh-agent, ssh-add, ssh-keygen) not installed",
-)
 ENV_KEY = "REPRO_KIT_SIGNING_KEY"
-
-
-def clean_env(**extra: str | None) -> dict[str, str]:
-    """This process's environment without agent or signing-key settings, plus ``extra``."""
-    env = {k: v for k, v in os.environ.items() if k not in ("SSH_AUTH_SOCK", ENV_KEY)}
-    env.update({k: v for k, v in extra.items() if v is not None})
-    return env
 
 
 def run(*args: str | Path, env: dict[str, str]) -> subprocess.CompletedProcess:
     return subprocess.run([*map(str, args)], capture_output=True, text=True, timeout=120, env=env)
-
-
-@pytest.fixture(scope="module")
-def agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]]:
-    """A running agent holding Ed25519 and RSA keys, and a confirm-only key; one key it lacks."""
-    d = tmp_path_factory.mktemp("agent")
-    sock = d / "agent.sock"
-    agent_env = clean_env(SSH_ASKPASS="/bin/false", SSH_ASKPASS_REQUIRE="force")
-    proc = subprocess.Popen(
-        ["ssh-agent", "-D", "-a", str(sock)],
-        env=agent_env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        for _ in range(100):
-            if sock.exists():
-                break
-            time.sleep(0.05)
-        keys = {"sock": sock, "dir": d}
-        for name, args in {
-            "ed25519": ["-t", "ed25519"],
-            "rsa": ["-t", "rsa", "-b", "2048"],
-            "confirm": ["-t", "ed25519"],
-            "absent": ["-t", "ed25519"],
-        }.items():
-            path = d / f"id_{name}"
-            made = run("ssh-keygen", "-q", *args, "-N", "", "-C", name, "-f", path, env=clean_env())
-            assert made.returncode == 0, made.stderr
-            keys[name] = path.with_name(path.name + ".pub")
-            add = {"ed25519": [], "rsa": [], "confirm": ["-c"]}.get(name)
-            if add is not None:
-                added = run("ssh-add", "-q", *add, path, env=clean_env(SSH_AUTH_SOCK=str(sock)))
-                assert added.returncode == 0, added.stderr
-        allowed = d / "allowed_signers"
-        allowed.write_text(
-            "".join(
-                f"{n} {' '.join(keys[n].read_text().split()[:2])}\n" for n in ("ed25519", "rsa")
-            )
-        )
-        keys["allowed"] = allowed
-        yield keys
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def kit(
@@ -97,11 +41,6 @@ def unsigned(sts_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     proc = kit("bundle", sts_run, "-o", dest, agent=None)
     assert proc.returncode == 0, proc.stderr
     return dest
-
-
-def manifest_and_signature(bundle: Path) -> tuple[bytes, str]:
-    members = read_bundle_archive(bundle)
-    return members["manifest.json"], members["manifest.json.sig"].decode()
 
 
 def signer_fingerprint(bundle: Path) -> str:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from kit.errors import ExitCode
-from tests.conftest import MODEL_REVISION, make_hf_home, run_kit
+from tests.support import MODEL_REVISION, make_hf_home, run_kit
 
 
 def _snapshot(folder: Path) -> dict[str, str]:

@@ -11,7 +11,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,7 +26,7 @@ from kit.errors import ExitCode, KitError
 from kit.fsio import sha256_bytes
 from kit.signing.keys import load_private_key
 from kit.signing.sshsig import sign
-from tests.conftest import make_hf_home, run_kit
+from tests.support import make_hf_home, run_kit
 
 MTEB_VERSION = "2.26.24"
 
@@ -323,7 +322,7 @@ _NAME_CHARS = st.sampled_from([*"abcXYZ09._-/ []", "\x1b", "\n", "\u202e", "é",
 
 @pytest.fixture(scope="module")
 def warm_layouts(layout_cache: Path) -> None:
-    """mteb imported and the two tasks' layouts cached before the timed cases start."""
+    """mteb imported and the two tasks' layouts cached before the cases start."""
     from kit.verify.tasklayout import default_layouts
 
     layouts = default_layouts()
@@ -356,7 +355,7 @@ def _record_edits(run: dict, raw: dict, meta: dict) -> list:
 
 @settings(
     max_examples=60,
-    deadline=2000,
+    deadline=None,  # timings belong in benchmarks/bundle_verify_speed.py, not in a test
     suppress_health_check=[
         HealthCheck.function_scoped_fixture,
         HealthCheck.too_slow,
@@ -425,10 +424,7 @@ def test_mutations_never_pass_never_crash(
         write_deterministic_targz(changed, path)
     except (KitError, ValueError):
         assume(False)  # a name the archive writer itself refuses
-    t0 = time.perf_counter()
     code, out, err = _verify(path, key)
-    elapsed = time.perf_counter() - t0
     assert code != 1, (kind, err)
     assert neutral or code != 0, (kind, new_name, out[-2000:])
     assert len(err.strip().splitlines()) <= 1, err
-    assert elapsed < 2.0, (kind, elapsed)

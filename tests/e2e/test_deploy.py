@@ -9,8 +9,9 @@ import sys
 from functools import cache
 
 import pytest
+import yaml
 
-from .conftest import REPO
+from tests.support import REPO
 
 K8S = REPO / "deploy" / "k8s" / "indexed-job.yaml"
 SLURM = REPO / "deploy" / "slurm" / "evaluate-array.sbatch"
@@ -49,7 +50,6 @@ def _assert_real_options(text: str) -> set[str]:
 
 
 def test_indexed_job_manifest() -> None:
-    yaml = pytest.importorskip("yaml")
     text = K8S.read_text()
     job = yaml.safe_load(text)
     assert job["apiVersion"] == "batch/v1" and job["kind"] == "Job"

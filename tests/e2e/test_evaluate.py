@@ -1,18 +1,18 @@
-"""`repro-kit evaluate` on the real path: real mteb, real model, real data."""
+"""`repro-kit evaluate` on the real path: real mteb, real model, real data (SciFact, minutes
+on 2 cores: tests/system/test_scifact.py)."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import pytest
-
-from tests.conftest import (
+from tests.support import (
     MODEL,
     MODEL_REVISION,
     PLANTED_TOKEN,
@@ -88,7 +88,8 @@ def test_banking77_matches_published(hf_home: Path, tmp_path: Path) -> None:
     assert abs(score - reference_score("Banking77Classification")) < 1e-6
 
 
-def test_rerun_skips_completed_tasks(sts_run: Path, hf_home: Path) -> None:
+def test_rerun_skips_completed_tasks(sts_run: Path, hf_home: Path, tmp_path: Path) -> None:
+    sts_run = shutil.copytree(sts_run, tmp_path / "sts")  # the session's run stays as it was
     before = {p: p.stat().st_mtime_ns for p in (sts_run / "results").rglob("*.json")}
     proc = run_kit(
         ["evaluate", "--tasks", "STSBenchmark,STS12", "-o", str(sts_run), "--offline", "--json"],
@@ -146,8 +147,6 @@ def test_kill_and_resume_gives_same_results(sts_run: Path, hf_home: Path, tmp_pa
 
 
 def test_overwrite_starts_afresh(sts_run: Path, hf_home: Path, tmp_path: Path) -> None:
-    import shutil
-
     out = tmp_path / "ow"
     shutil.copytree(sts_run, out)
     proc = run_kit(
@@ -169,15 +168,3 @@ def test_overwrite_starts_afresh(sts_run: Path, hf_home: Path, tmp_path: Path) -
     assert [t["name"] for t in rec["tasks"]] == ["STSBenchmark"] and rec["resumed_at"] == []
     assert not (out / "results" / MODEL.replace("/", "__") / MODEL_REVISION / "STS12.json").exists()
     assert rec["tasks"][0]["main_score"] == _scores(sts_run)["STSBenchmark"]
-
-
-@pytest.mark.slow
-def test_scifact_matches_published(hf_home: Path, tmp_path: Path) -> None:
-    proc = run_kit(
-        ["evaluate", "--tasks", "SciFact", "-o", str(tmp_path / "sf"), "--json", "--offline"],
-        hf_home,
-        timeout=1800,
-    )
-    assert proc.returncode == 0, proc.stderr
-    score = json.loads(proc.stdout)["tasks"]["SciFact"]["main_score"]
-    assert abs(score - reference_score("SciFact")) < 1e-5

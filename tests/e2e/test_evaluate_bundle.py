@@ -1,7 +1,7 @@
 """`evaluate` ends with a verified bundle, signed through a real ssh-agent (issue 13).
 
 The agent fixture (Ed25519 and RSA keys, a confirm-only key, a key it lacks) comes from
-tests/test_agent_signing.py; evaluations use the real model and data.
+tests/conftest.py; evaluations use the real model and data.
 """
 
 from __future__ import annotations
@@ -15,9 +15,11 @@ import pytest
 
 from kit.bundle.archive import read_bundle_archive
 from kit.signing.sshsig import parse_signature
-from tests.conftest import kit_env, make_hf_home
-from tests.test_agent_signing import agent, manifest_and_signature  # noqa: F401 (fixture)
-from tests.test_faults import ARROW, DATASETS, _none_sentence
+from tests.bundletools import manifest_and_signature
+from tests.faulttools import BIOSSES_ARROW as ARROW
+from tests.faulttools import STS_DATASETS as DATASETS
+from tests.faulttools import none_sentence as _none_sentence
+from tests.support import kit_env, make_hf_home
 
 
 def evaluate(hf: Path, *args: str | Path, sock: Path | None, **env: str):
@@ -55,7 +57,7 @@ def _verify(hf: Path, bundle: Path, *args: str | Path) -> subprocess.CompletedPr
 
 
 def test_evaluate_signs_through_the_agent_ed25519_then_rsa(
-    agent: dict[str, Path],  # noqa: F811
+    agent: dict[str, Path],
     hf_home: Path,
     sts_dir: Path,
 ) -> None:
@@ -87,7 +89,7 @@ def test_evaluate_signs_through_the_agent_ed25519_then_rsa(
 @pytest.mark.parametrize("case", ["absent", "no-agent", "refused"])
 def test_signing_failure_is_25_and_leaves_no_bundle(
     case: str,
-    agent: dict[str, Path],  # noqa: F811
+    agent: dict[str, Path],
     hf_home: Path,
     sts_dir: Path,
     tmp_path: Path,

@@ -14,7 +14,7 @@ from kit.bundle.write import write_bundle
 from kit.errors import ExitCode, KitError
 from kit.publish.export import revision_folder
 from kit.publish.repomerge import canonical_meta
-from tests.conftest import run_kit
+from tests.support import run_kit
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,7 @@ from kit.bundle.archive import read_bundle_archive
 from kit.bundle.write import write_bundle
 from kit.errors import ExitCode
 from kit.publish.reporules import Layout, check_rules
-from tests.conftest import run_kit
+from tests.support import run_kit
 
 
 @pytest.fixture(scope="session")

@@ -4,9 +4,10 @@ scores of an uninterrupted run (the session fixtures `biosses_run` and `sts_run`
 
 Faults are real: a 40 KB tmpfs for a full disk, a read-only bind mount (root ignores chmod),
 SIGTERM sent to the real process, truncated arrow and safetensors files and a None sentence
-in a copied HF cache, `docker kill` of a real container (slow: needs the CPU image). Where
-a point cannot be hit by timing (model load, the result move) the kit waits there
-(REPRO_KIT_FAULT_PAUSE) and the test sends the signal from outside.
+in a copied HF cache (`docker kill` of a real container: tests/system/test_faults_container.py).
+Where a point cannot be hit by timing (model load, the result move) the kit waits there
+(REPRO_KIT_FAULT_PAUSE) and the test sends the signal from outside. The mounts need root:
+skipped without it, failed under CI (REPRO_KIT_CI).
 """
 
 from __future__ import annotations
@@ -21,12 +22,17 @@ from pathlib import Path
 import pytest
 
 from kit.errors import ExitCode
+from tests.faulttools import BIOSSES_ARROW as ARROW
+from tests.faulttools import STS_DATASETS as DATASETS
+from tests.faulttools import finish as _finish
+from tests.faulttools import no_half_files as _no_half_files
+from tests.faulttools import none_sentence as _none_sentence
+from tests.faulttools import one_line as _one_line
+from tests.faulttools import record as _record
+from tests.faulttools import scores as _scores
+from tests.faulttools import wait_for as _wait_for
+from tests.support import REPO, kit_env, make_hf_home, require, run_kit
 
-from .conftest import REPO, kit_env, make_hf_home, run_kit
-from .test_container import cpu_image  # noqa: F401 (the session's CPU image, built once)
-
-DATASETS = ("mteb___biosses-sts", "mteb___stsbenchmark-sts", "mteb___sts12-sts")
-ARROW = "datasets/mteb___biosses-sts/default/0.0.0/d3fb88f8f02e40887cd149695127462bbcf29b4a/biosses-sts-test.arrow"  # noqa: E501
 SNAPSHOT = "hub/models--sentence-transformers--all-MiniLM-L6-v2/snapshots/8b3219a92973c328a8e22fadcfa821b5dc75636a"  # noqa: E501
 
 
@@ -38,32 +44,6 @@ def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _args(out: Path, tasks: str = "BIOSSES") -> list[str]:
     return ["evaluate", "--tasks", tasks, "-o", str(out), "--offline", "-q"]
-
-
-def _one_line(proc: subprocess.CompletedProcess, code: int) -> str:
-    assert proc.returncode == code, proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("repro-kit: error: "), proc.stderr
-    return lines[0]
-
-
-def _scores(run: Path) -> dict[str, dict]:
-    """Every task's scores (all splits and subsets) as mteb wrote them."""
-    return {
-        p.stem: json.loads(p.read_text())["scores"]
-        for p in (run / "results").glob("*/*/*.json")
-        if p.name != "model_meta.json"
-    }
-
-
-def _record(run: Path) -> dict:
-    return json.loads((run / "run.json").read_text())
-
-
-def _no_half_files(run: Path) -> None:
-    assert not [p for p in run.rglob("*.tmp")], list(run.rglob("*.tmp"))
-    for p in (run / "results").rglob("*.json"):
-        json.loads(p.read_text())  # every result file parses
 
 
 def _resumes_to(out: Path, cache: Path, reference: dict, tasks: str = "BIOSSES") -> None:
@@ -82,8 +62,7 @@ def reference(biosses_run: Path) -> dict:
 
 def _mount(*args: str) -> None:
     proc = subprocess.run(["mount", *args], capture_output=True, text=True)
-    if proc.returncode:
-        pytest.skip(f"cannot mount here: {proc.stderr.strip()}")
+    require("mount", proc.returncode == 0, f"as root; here: {proc.stderr.strip()}")
 
 
 def test_disk_full_on_the_output(cache: Path, reference: dict, tmp_path: Path) -> None:
@@ -115,25 +94,12 @@ def _start(out: Path, cache: Path, tasks: str = "BIOSSES", **env: str) -> subpro
     )
 
 
-def _wait_for(cond, proc: subprocess.Popen, timeout: float = 180) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() < deadline, "the kit never reached the point"
-        time.sleep(0.05)
-
-
-def _finish(proc: subprocess.Popen) -> subprocess.CompletedProcess:
-    stdout, stderr = proc.communicate(timeout=180)
-    return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
-
-
 def test_output_made_read_only_mid_run(cache: Path, reference: dict, tmp_path: Path) -> None:
     out, marker = tmp_path / "run", tmp_path / "paused"
     proc = _start(out, cache, REPRO_KIT_FAULT_PAUSE=f"model-load:{marker}")
-    _wait_for(marker.exists, proc)  # run.json written, the model not yet loaded
-    _mount("--bind", str(out), str(out))
     try:
+        _wait_for(marker.exists, proc)  # run.json written, the model not yet loaded
+        _mount("--bind", str(out), str(out))
         _mount("-o", "remount,bind,ro", str(out))
         marker.unlink()  # go on: the results cannot be written
         line = _one_line(_finish(proc), ExitCode.OUTPUT)
@@ -222,19 +188,6 @@ def test_truncated_model_weights_are_named(cache: Path, reference: dict, tmp_pat
     _resumes_to(out, cache, reference)
 
 
-def _none_sentence(arrow: Path) -> None:
-    """Rewrite the arrow file with one sentence missing: mteb fails while encoding."""
-    import pyarrow as pa
-
-    table = pa.ipc.open_stream(pa.BufferReader(arrow.read_bytes())).read_all()
-    schema = table.schema
-    col = table.column("sentence1").to_pylist()
-    col[50] = None
-    table = table.set_column(schema.get_field_index("sentence1"), "sentence1", pa.array(col))
-    with pa.OSFile(str(arrow), "wb") as f, pa.ipc.new_stream(f, schema) as w:
-        w.write_table(table.cast(schema))
-
-
 def test_mteb_failure_in_one_task_lets_the_others_finish(
     cache: Path, reference: dict, sts_run: Path, tmp_path: Path
 ) -> None:
@@ -255,50 +208,3 @@ def test_mteb_failure_in_one_task_lets_the_others_finish(
     assert by_name["STSBenchmark"]["status"] == by_name["STS12"]["status"] == "complete"
     assert set(_scores(out)) == {"STSBenchmark", "STS12"}
     _resumes_to(out, cache, {**reference, **_scores(sts_run)}, tasks)
-
-
-def _containers(image: str) -> list[str]:
-    ps = ["docker", "ps", "-q", "--filter", f"ancestor={image}"]
-    return subprocess.run(ps, capture_output=True, text=True, check=True).stdout.split()
-
-
-def _mounts(cid: str) -> list[str]:
-    fmt = "{{range .Mounts}}{{.Source}}\n{{end}}"
-    cmd = ["docker", "inspect", "-f", fmt, cid]
-    return subprocess.run(cmd, capture_output=True, text=True).stdout.split()
-
-
-@pytest.mark.slow
-@pytest.mark.docker
-def test_docker_kill_during_container_evaluate(
-    cpu_image: str,  # noqa: F811 (the fixture imported above)
-    cache: Path,
-    reference: dict,
-    tmp_path: Path,
-) -> None:
-    """`docker kill` mid-task: 30 with the folder resumable; the same command resumes it."""
-    out = tmp_path / "run"
-    tasks = "BIOSSES,STSBenchmark"
-    args = [sys.executable, "-m", "kit", "container", "evaluate", "--image", cpu_image]
-    args += ["--hf-home", str(cache), "--network", "none", "-o", str(out), "--tasks", tasks, "-q"]
-    proc = subprocess.Popen(
-        args, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-
-    def biosses_done() -> bool:
-        try:
-            return _record(out)["tasks"][0]["status"] == "complete"
-        except (OSError, ValueError, KeyError):
-            return False
-
-    _wait_for(biosses_done, proc, timeout=600)
-    ids = [cid for cid in _containers(cpu_image) if str(out.resolve()) in _mounts(cid)]
-    assert len(ids) == 1, ids  # ours: the one with this run folder mounted
-    subprocess.run(["docker", "kill", ids[0]], check=True, capture_output=True)
-    line = _one_line(_finish(proc), ExitCode.DOCKER)
-    assert "killed (SIGKILL, exit 137)" in line and f"{out} is resumable" in line
-    _no_half_files(out)
-    again = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=900)
-    assert again.returncode == 0, again.stderr
-    assert _record(out)["status"] == "complete"
-    assert _scores(out) == {t: reference[t] for t in tasks.split(",")}

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import kit_env, reference_score, run_kit
+from tests.support import kit_env, reference_score, run_kit
 
 NAME = "alice/minilm-ft"
 REVISION = "0123456789abcdef0123456789abcdef01234567"

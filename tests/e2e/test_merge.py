@@ -21,9 +21,8 @@ from kit.signing import sshsig
 from kit.signing.allowed_signers import load_allowed_signers
 from kit.signing.policy import AcceptUnsigned
 from kit.verify.verified import require_verified
-
-from .bundletools import rename_model
-from .conftest import REPO, kit_env, make_hf_home, run_kit
+from tests.bundletools import rename_model
+from tests.support import REPO, kit_env, make_hf_home, run_kit
 
 TASKS = ["STSBenchmark", "STS13", "BIOSSES"]
 DATASETS = ("mteb___stsbenchmark-sts", "mteb___sts13-sts", "mteb___biosses-sts")

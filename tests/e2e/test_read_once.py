@@ -15,8 +15,7 @@ from pathlib import Path
 import pytest
 
 from kit.bundle.write import write_bundle
-
-from .conftest import REPO, kit_env
+from tests.support import REPO, kit_env
 
 # Counts opens of argv[1] (resolved), runs `repro-kit ARGS...`, writes the count to argv[2].
 _COUNTING_CLI = """

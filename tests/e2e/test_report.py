@@ -1,24 +1,19 @@
 """`repro-kit report`: HTML and Markdown from a real signed bundle against a published reference.
 
 Expected values are recomputed from the bundle's manifest and the reference file, never typed
-in. The HTML is rendered in headless Chromium (screenshot decoded, DOM dumped); that test is
-skipped only where no Chromium is installed and REPRO_KIT_REQUIRE_CHROMIUM is unset.
+in. The HTML rendered in headless Chromium (screenshot decoded, DOM dumped) is
+tests/system/test_report_chromium.py.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import struct
 import subprocess
 import sys
-import zlib
-from html.parser import HTMLParser
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from kit.bundle.archive import read_bundle_archive as load_members
@@ -29,140 +24,22 @@ from kit.publish.report import build_report
 from kit.signing.policy import AcceptUnsigned, policy_for
 from kit.verify.verified import VerifiedBundle, require_verified
 from tests.bundletools import rename_model
-from tests.conftest import REFERENCE_DIR, run_kit
-
-REF = REFERENCE_DIR / "sentence-transformers__all-MiniLM-L6-v2.json"
-TOL, MEAN_TOL = 0.001, 0.005
-
-
-# -- expected values, recomputed from the bundle and the reference --------------------------
-
-
-def manifest_of(bundle: Path) -> dict:
-    return json.loads(load_members(bundle)["manifest.json"])
-
-
-def expected_rows(bundle: Path, ref: Path = REF) -> dict[str, dict]:
-    published = json.loads(ref.read_text())["task_main_scores"]
-    out = {}
-    for name, t in manifest_of(bundle)["tasks"].items():
-        r = published.get(name)
-        delta = None if r is None else t["main_score"] - r
-        out[name] = {
-            "score": t["main_score"],
-            "reference": r,
-            "delta": delta,
-            "ok": None if delta is None else abs(delta) <= TOL,
-        }
-    return out
+from tests.reportpage import (
+    MEAN_TOL,
+    REF,
+    assert_no_network,
+    expected_rows,
+    manifest_of,
+    parse,
+    task_row,
+)
+from tests.support import run_kit
 
 
 @pytest.fixture(scope="module")
-def signers(biosses_bundle: Path) -> tuple[Path, str]:
-    """An allowed_signers file for the fixture's key, and the key's fingerprint (ssh-keygen)."""
-    pub = biosses_bundle.parent / "key.pub"
-    allowed = biosses_bundle.parent / "allowed_signers"
-    allowed.write_text(f"reviewer@example.org {pub.read_text().strip()}\n")
-    out = subprocess.run(
-        ["ssh-keygen", "-l", "-E", "sha256", "-f", str(pub)],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    return allowed, out.split()[1]
-
-
-@pytest.fixture(scope="module")
-def html_report(
-    biosses_bundle: Path, signers: tuple[Path, str], hf_home: Path, tmp_path_factory
-) -> Path:
-    dest = tmp_path_factory.mktemp("report") / "report.html"
-    proc = run_kit(
-        [
-            "report",
-            str(biosses_bundle),
-            "--against",
-            str(REF),
-            "--allowed-signers",
-            str(signers[0]),
-            "-o",
-            str(dest),
-        ],
-        hf_home,
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert f"wrote {dest}" in proc.stdout
-    return dest
-
-
-class Page(HTMLParser):
-    """Tags with their attributes, table rows as cell texts, style text, visible text."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.tags: list[tuple[str, dict[str, str | None]]] = []
-        self.rows: list[list[str]] = []
-        self.styles: list[str] = []
-        self.text: list[str] = []
-        self._row: list[str] | None = None
-        self._cell: list[str] | None = None
-        self._in_style = False
-
-    def handle_starttag(self, tag, attrs):
-        self.tags.append((tag, dict(attrs)))
-        if tag == "tr":
-            self._row = []
-        elif tag in ("td", "th") and self._row is not None:
-            self._cell = []
-        elif tag == "style":
-            self._in_style = True
-
-    def handle_endtag(self, tag):
-        if tag in ("td", "th") and self._cell is not None and self._row is not None:
-            self._row.append(" ".join("".join(self._cell).split()))
-            self._cell = None
-        elif tag == "tr" and self._row is not None:
-            self.rows.append(self._row)
-            self._row = None
-        elif tag == "style":
-            self._in_style = False
-
-    def handle_data(self, data):
-        if self._in_style:
-            self.styles.append(data)
-            return
-        self.text.append(data)
-        if self._cell is not None:
-            self._cell.append(data)
-
-
-def parse(html: str) -> Page:
-    p = Page()
-    p.feed(html)
-    p.close()
-    return p
-
-
-def assert_no_network(html: str) -> None:
-    page = parse(html)
-    remote = re.compile(r"^\s*(https?:)?//", re.I)
-    for tag, attrs in page.tags:
-        assert tag not in ("script", "link", "iframe", "object", "embed", "img"), tag
-        for name in ("src", "href", "xlink:href", "srcset", "poster", "action", "data"):
-            value = attrs.get(name)
-            assert value is None or not remote.match(value), (tag, name, value)
-    css = "\n".join(page.styles) + "".join(a.get("style") or "" for _, a in page.tags)
-    assert "@import" not in css
-    assert not re.search(r"url\s*\(", css, re.I)
-    assert not re.search(r"https?://", css, re.I)
-    csp = [a for t, a in page.tags if t == "meta" and a.get("http-equiv")]
-    assert csp and "default-src 'none'" in csp[0]["content"]
-
-
-def task_row(page: Page, task: str) -> list[str]:
-    rows = [r for r in page.rows if r and r[0] == task and len(r) >= 8]
-    assert len(rows) == 1, (task, page.rows)
-    return rows[0]
+def signers(report_signers: tuple[Path, str]) -> tuple[Path, str]:
+    """biosses_bundle's allowed_signers file and key fingerprint (tests/conftest.py)."""
+    return report_signers
 
 
 # -- HTML ---------------------------------------------------------------------------------
@@ -239,104 +116,6 @@ def test_html_signer_and_environment(
     assert env_rows["Precision"].startswith(env["precision"])
     assert env_rows["repro-kit"].startswith(manifest_of(biosses_bundle)["kit_version"])
     assert "Image" in env_rows
-
-
-def find_chromium() -> str | None:
-    for name in ("chromium", "chromium-browser", "google-chrome", "chrome"):
-        if path := shutil.which(name):
-            return path
-    return None
-
-
-def decode_png(data: bytes) -> np.ndarray:
-    """Decode an 8-bit RGB/RGBA non-interlaced PNG (CRCs, zlib stream and filters checked)."""
-    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
-    pos, chunks = 8, []
-    while pos < len(data):
-        (n,) = struct.unpack(">I", data[pos : pos + 4])
-        kind, body = data[pos + 4 : pos + 8], data[pos + 8 : pos + 8 + n]
-        assert zlib.crc32(kind + body) == struct.unpack(">I", data[pos + 8 + n : pos + 12 + n])[0]
-        chunks.append((kind, body))
-        pos += 12 + n
-        if kind == b"IEND":
-            break
-    assert chunks[0][0] == b"IHDR" and chunks[-1][0] == b"IEND"
-    w, h, depth, ctype, _, _, interlace = struct.unpack(">IIBBBBB", chunks[0][1])
-    assert depth == 8 and ctype in (2, 6) and interlace == 0, (depth, ctype, interlace)
-    bpp = 3 if ctype == 2 else 4
-    raw = zlib.decompress(b"".join(b for k, b in chunks if k == b"IDAT"))
-    stride = w * bpp
-    assert len(raw) == h * (stride + 1)
-    img = np.zeros((h, stride), dtype=np.int64)
-    prev = np.zeros(stride, dtype=np.int64)
-    for y in range(h):
-        start = y * (stride + 1)
-        f = raw[start]
-        line = np.frombuffer(raw, np.uint8, stride, start + 1).astype(np.int64)
-        if f == 0:
-            cur = line
-        elif f == 1:
-            cur = np.cumsum(line.reshape(w, bpp), axis=0).reshape(-1) % 256
-        elif f == 2:
-            cur = (line + prev) % 256
-        elif f in (3, 4):
-            out, lb, pb = [0] * stride, line.tolist(), prev.tolist()
-            for i in range(stride):
-                a = out[i - bpp] if i >= bpp else 0
-                b = pb[i]
-                c = pb[i - bpp] if i >= bpp else 0
-                if f == 3:
-                    p = (a + b) // 2
-                else:
-                    pa, pbb, pc = abs(b - c), abs(a - c), abs(a + b - 2 * c)
-                    p = a if pa <= pbb and pa <= pc else (b if pbb <= pc else c)
-                out[i] = (lb[i] + p) & 255
-            cur = np.array(out, dtype=np.int64)
-        else:
-            raise AssertionError(f"bad PNG filter {f}")
-        img[y] = cur
-        prev = cur
-    return img.reshape(h, w, bpp)[:, :, :3].astype(np.uint8)
-
-
-def test_html_in_headless_chromium(html_report: Path, biosses_bundle: Path, tmp_path) -> None:
-    chromium = find_chromium()
-    if chromium is None:
-        if os.environ.get("REPRO_KIT_REQUIRE_CHROMIUM"):
-            pytest.fail("REPRO_KIT_REQUIRE_CHROMIUM is set but no chromium is installed")
-        pytest.skip("chromium not installed (apt-get install chromium)")
-    url = html_report.resolve().as_uri()
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={tmp_path / 'p'}"]
-    shot = tmp_path / "report.png"
-    proc = subprocess.run(
-        [chromium, *flags, f"--screenshot={shot}", "--window-size=1280,2000", url],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert proc.returncode == 0 and shot.is_file(), proc.stderr[-2000:]
-    img = decode_png(shot.read_bytes())
-    assert img.shape[1] >= 1280 and img.shape[0] >= 2000, img.shape
-    colours = np.unique(img[::4, ::4].reshape(-1, 3), axis=0)
-    assert len(colours) > 50, "screenshot is (nearly) blank"
-    # the FAIL bar (#cf222e) and the tolerance band (#dafbe1) were painted
-    expected = expected_rows(biosses_bundle)
-    has = {tuple(c) for c in colours.tolist()}
-    assert ((207, 34, 46) in has) == any(e["ok"] is False for e in expected.values())
-    assert (218, 251, 225) in has
-
-    dom = subprocess.run(
-        [chromium, *flags, "--dump-dom", url], capture_output=True, text=True, timeout=120
-    )
-    assert dom.returncode == 0, dom.stderr[-2000:]
-    page = parse(dom.stdout)
-    text = " ".join(" ".join(page.text).split())
-    for name in expected:
-        task_row(page, name)
-        assert name in text
-    assert "Mean over 2 tasks (BIOSSES, STSBenchmark)" in text
-    assert "STS mean (2 tasks)" in text
-    assert_no_network(dom.stdout)
 
 
 # -- Markdown -----------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""verify --rerun: real re-runs of real bundles (real mteb, the real model and data)."""
+"""verify --rerun: real re-runs of real bundles (real mteb, the real model and data); in a
+container: tests/system/test_rerun_container.py."""
 
 from __future__ import annotations
 
@@ -11,15 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from kit.container.choice import choose_image
 from kit.errors import ExitCode, KitError
 from kit.rerun.sample import draw
+from tests.bundletools import bundle_with_cli as _bundle
 from tests.bundletools import fan_out
-from tests.conftest import make_hf_home, run_kit
-from tests.test_container import _docker_ok, cpu_image  # noqa: F401  (fixture)
-
-LOCK = "dev.repro-kit.lockfile-sha256"
-FLAVOR = "dev.repro-kit.flavor"
+from tests.support import run_kit
 
 
 def _sha(path: Path) -> str:
@@ -33,13 +30,6 @@ def _key(d: Path, name: str, principal: str) -> tuple[Path, Path]:
     signers = d / f"{name}.allowed"
     signers.write_text(f"{principal} {(d / f'{name}.pub').read_text()}")
     return key, signers
-
-
-def _bundle(run_dir: Path, dest: Path, hf: Path, key: Path | None = None) -> Path:
-    args = ["bundle", str(run_dir), "-o", str(dest)] + (["--sign", str(key)] if key else [])
-    proc = run_kit(args, hf)
-    assert proc.returncode == 0, proc.stderr
-    return dest
 
 
 @pytest.fixture(scope="module")
@@ -190,84 +180,3 @@ def test_cli_sample_picks_the_same_cheap_tasks_of_a_56_task_bundle(
         assert plan["selection"] == {"requested": [], "sample": 2, "seed": 1, "from": 56}
         assert all(t["expected_seconds"] > 0 for t in plan["tasks"])
     assert picks[0] == picks[1] == draw(_costs_of(names), 2, 1)
-
-
-def test_choose_image_decisions() -> None:
-    lock, other = "a" * 64, "b" * 64
-    local = [
-        {
-            "id": "sha256:" + "1" * 64,
-            "tags": ["repro-kit:cpu"],
-            "labels": {LOCK: lock, FLAVOR: "cpu"},
-        }
-    ]
-    rec = {"image_id": "sha256:" + "1" * 64, "flavor": "cpu", "lockfile_sha256": other}
-    assert choose_image(rec, local, lock)["image"] == rec["image_id"]  # present: used as is
-    rec = {"image_id": "sha256:" + "9" * 64, "flavor": "cpu", "lockfile_sha256": lock}
-    choice = choose_image(rec, local, lock)
-    assert choice["action"] == "use" and choice["image"] == local[0]["id"]
-    assert choose_image(rec, [], lock)["action"] == "build"
-    with pytest.raises(KitError) as e:
-        choose_image({**rec, "lockfile_sha256": other}, local, lock)
-    assert e.value.code == ExitCode.DOCKER and "lockfile" in e.value.message
-
-
-def test_in_container_refused_when_image_absent_and_lockfile_differs(
-    sts_run: Path, hf_home: Path, tmp_path: Path
-) -> None:
-    if not _docker_ok():
-        pytest.skip("no Docker daemon (run scripts/docker-up.sh)")
-    run_dir = tmp_path / "elsewhere"
-    shutil.copytree(sts_run, run_dir)
-    run = json.loads((run_dir / "run.json").read_text())
-    run["container"] = {
-        "image_id": "sha256:" + "0" * 64,
-        "labels": {LOCK: "f" * 64, FLAVOR: "cpu"},
-        "network": "none",
-    }
-    (run_dir / "run.json").write_text(json.dumps(run))
-    bundle = _bundle(run_dir, tmp_path / "elsewhere.tar.gz", hf_home)
-    proc = run_kit(
-        ["verify", str(bundle), "--allow-unsigned", "--rerun", "STSBenchmark", "--in-container"],
-        hf_home,
-    )
-    assert proc.returncode == ExitCode.DOCKER, proc.stderr
-    assert (
-        "not present here" in proc.stderr and "lockfiles/cpu.txt sha256 ffffffffffff" in proc.stderr
-    )
-    assert "re-running" not in proc.stderr and "Traceback" not in proc.stderr
-
-
-@pytest.fixture(scope="module")
-def rerun_image(request: pytest.FixtureRequest) -> str:
-    """The CPU test image: reused when present (a build takes minutes), else built."""
-    if not _docker_ok():
-        pytest.skip("no Docker daemon (run scripts/docker-up.sh)")
-    tag = "repro-kit:cpu-test"
-    if subprocess.run(["docker", "image", "inspect", tag], capture_output=True).returncode:
-        return request.getfixturevalue("cpu_image")
-    return tag
-
-
-@pytest.mark.slow
-def test_in_container_rerun_by_image_id_hermetic(
-    rerun_image: str, hf_home: Path, tmp_path: Path
-) -> None:
-    hf = make_hf_home(tmp_path / "hf", datasets=("mteb___stsbenchmark-sts",))  # mounted ro
-    made = tmp_path / "made"
-    args = ["container", "evaluate", "--image", rerun_image, "--network", "none", "--hf-home"]
-    proc = run_kit([*args, str(hf), "-o", str(made), "--tasks", "STSBenchmark", "-q"], hf)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    bundle = _bundle(made, tmp_path / "made.tar.gz", hf)
-    image_id = json.loads((made / "run.json").read_text())["container"]["image_id"]
-    out = tmp_path / "rerun"
-    args = ["verify", str(bundle), "--allow-unsigned", "--rerun", "--in-container", "--offline"]
-    proc = run_kit([*args, "--rerun-output", str(out), "--json"], hf)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    result = json.loads(proc.stdout)["rerun"]
-    assert result["plan"]["image"]["image"] == image_id
-    assert all(r["identical"] for r in result["tasks"]) and result["tasks"]
-    rec = json.loads((out / "run.json").read_text())
-    assert rec["container"]["image_id"] == image_id and rec["container"]["network"] == "none"
-    assert rec["container"]["hf_home_mounted_read_only"] is True
-    assert rec["review"]["embedding_cache"]["used"] is False

@@ -16,10 +16,14 @@ from kit.bundle.archive import read_bundle_archive, write_deterministic_targz
 from kit.errors import ExitCode, KitError
 from kit.signing import sshsig
 from kit.signing.keys import load_private_key
+from tests.support import require_tools
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("ssh-keygen") is None, reason="OpenSSH ssh-keygen not installed"
-)
+
+@pytest.fixture(scope="module", autouse=True)
+def _ssh_keygen() -> None:
+    require_tools("ssh-keygen", how="apt-get install -y openssh-client")
+
+
 ID = "alice@example.org"
 
 

