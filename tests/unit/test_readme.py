@@ -57,3 +57,28 @@ def test_kit_paths_in_readme_exist():
     paths = {p.rstrip(".") for p in re.findall(r"(?<![\w/.-])kit/[\w/.]*", README)}
     stale = sorted(p for p in paths if not (ROOT / p).exists())
     assert not stale, f"README.md names kit paths that do not exist: {stale}"
+
+
+def test_test_benchmark_and_script_paths_in_docs_exist():
+    """Paths under tests/, benchmarks/ and scripts/ named in README.md and ARCHITECTURE.md."""
+    pattern = r"(?<![\w/.-])(?:tests|benchmarks|scripts)/[\w/.<>-]*\w"
+    stale = []
+    for doc in ("README.md", "ARCHITECTURE.md"):
+        text = (ROOT / doc).read_text(encoding="utf-8")
+        for p in sorted(set(re.findall(pattern, text))):
+            if "<" not in p and not (ROOT / p).exists():
+                stale.append(f"{doc}: {p}")
+    assert not stale, f"docs name paths that do not exist: {stale}"
+
+
+def test_development_names_the_tiers_and_the_ci_budget():
+    """The README's test command, its tiers and CI's promise (`.ci/run` keeps it)."""
+    dev = section("Development")
+    for tier in ("tests/unit/", "tests/e2e/", "tests/system/"):
+        assert f"`{tier}" in dev, f'README "Development" does not describe {tier}'
+    assert "`.venv/bin/pytest tests/unit`" in dev and "within 10 minutes" in dev
+    assert "under 30 minutes" in dev and "ci: <stage> took N s" in dev
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert "REPRO_KIT_CI=1" in ci and "budget: 30 minutes" in ci
+    for stage in ("unit", "e2e", "system"):
+        assert f"stage {stage} " in ci, f".ci/run has no {stage} stage"
