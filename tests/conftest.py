@@ -55,6 +55,16 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> pytes
     return report
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector) -> pytest.CollectReport:
+    """Under REPRO_KIT_CI a module that skips itself (e.g. importorskip) fails too."""
+    report: pytest.CollectReport = yield
+    if under_ci() and report.skipped:
+        report.outcome = "failed"
+        report.longrepr = f"skipped under REPRO_KIT_CI=1, where nothing may skip: {report.longrepr}"
+    return report
+
+
 # ---------------------------------------------------------------- real data and real runs
 
 
