@@ -36,11 +36,9 @@ def kit(
 
 
 @pytest.fixture(scope="module")
-def unsigned(sts_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    dest = tmp_path_factory.mktemp("unsigned") / "sts.tar.gz"
-    proc = kit("bundle", sts_run, "-o", dest, agent=None)
-    assert proc.returncode == 0, proc.stderr
-    return dest
+def unsigned(sts_bundle: Path) -> Path:
+    """The session's unsigned STS bundle (tests/e2e/conftest.py); tests sign copies of it."""
+    return sts_bundle
 
 
 def signer_fingerprint(bundle: Path) -> str:

@@ -31,11 +31,9 @@ def kit(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="session")
-def bundle(sts_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    dest = tmp_path_factory.mktemp("bundle") / "sts.tar.gz"
-    proc = kit("bundle", str(sts_run), "-o", str(dest))
-    assert proc.returncode == 0, proc.stderr
-    return dest
+def bundle(sts_bundle: Path) -> Path:
+    """The session's unsigned STS bundle, made by `repro-kit bundle` (tests/e2e/conftest.py)."""
+    return sts_bundle
 
 
 @pytest.fixture()

@@ -17,13 +17,6 @@ from kit.publish.repomerge import canonical_meta
 from tests.support import run_kit
 
 
-@pytest.fixture(scope="session")
-def sts_bundle(sts_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    dest = tmp_path_factory.mktemp("export_bundle") / "sts.tar.gz"
-    write_bundle(sts_run, dest)
-    return dest
-
-
 def _manifest(bundle: Path) -> dict:
     return json.loads(read_bundle_archive(bundle)["manifest.json"])
 

@@ -11,17 +11,15 @@ from pathlib import Path, PurePosixPath
 import pytest
 
 from kit.bundle.archive import read_bundle_archive
-from kit.bundle.write import write_bundle
 from kit.errors import ExitCode
 from kit.publish.reporules import Layout, check_rules
 from tests.support import run_kit
 
 
 @pytest.fixture(scope="session")
-def sts_bundle2(sts_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    dest = tmp_path_factory.mktemp("merge_bundle") / "sts.tar.gz"
-    write_bundle(sts_run, dest)
-    return dest
+def sts_bundle2(sts_bundle: Path) -> Path:
+    """The session's unsigned STS bundle (tests/e2e/conftest.py)."""
+    return sts_bundle
 
 
 def _members(bundle: Path) -> dict[str, bytes]:

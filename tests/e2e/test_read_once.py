@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 
-from kit.bundle.write import write_bundle
 from tests.support import REPO, kit_env
 
 # Counts opens of argv[1] (resolved), runs `repro-kit ARGS...`, writes the count to argv[2].
@@ -39,10 +38,9 @@ finally:
 
 
 @pytest.fixture(scope="module")
-def unsigned_bundle(sts_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    dest = tmp_path_factory.mktemp("read_once") / "sts.tar.gz"
-    write_bundle(sts_run, dest)
-    return dest
+def unsigned_bundle(sts_bundle: Path) -> Path:
+    """The session's unsigned STS bundle (tests/e2e/conftest.py)."""
+    return sts_bundle
 
 
 def _opens(bundle: Path, args: list[str], hf_home: Path, tmp_path: Path) -> int:

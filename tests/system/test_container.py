@@ -18,15 +18,15 @@ from tests.dockertools import build_args as _build_args
 from tests.dockertools import inspect_image as _inspect
 from tests.dockertools import kit
 from tests.support import BASE_IMAGE as BASE
-from tests.support import REPO, make_hf_home, require
+from tests.support import REPO, require
 from tests.support import need_docker as _need_docker
 
 
 @pytest.mark.slow
 def test_hermetic_container_run_matches_host_bit_for_bit(
-    cpu_image: str, sts_run: Path, tmp_path: Path
+    cpu_image: str, sts_run: Path, hf_home: Path, tmp_path: Path
 ) -> None:
-    hf = make_hf_home(tmp_path / "hf", datasets=("mteb___stsbenchmark-sts",))
+    hf = hf_home
     out = tmp_path / "out"
     proc = kit(
         "container",
@@ -222,9 +222,10 @@ def _our_container(out: Path) -> str | None:
 def test_container_evaluate_signs_through_the_forwarded_agent(
     cpu_image: str,
     agent: dict[str, Path],
+    hf_home: Path,
     tmp_path: Path,
 ) -> None:
-    hf = make_hf_home(tmp_path / "hf", datasets=("mteb___biosses-sts",))
+    hf = hf_home
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "kit", "container", "evaluate", "--image", cpu_image,
            "--network", "none", "--hf-home", str(hf), "-o", str(out), "--tasks", "BIOSSES", "-q",
@@ -263,6 +264,7 @@ def test_container_evaluate_signs_through_the_forwarded_agent(
 def test_literal_docker_run_from_the_readme(
     cpu_image: str,
     agent: dict[str, Path],
+    hf_home: Path,
     tmp_path: Path,
 ) -> None:
     """The README's `docker run ... repro-kit evaluate ...`, with its flags, as written there."""
@@ -270,7 +272,7 @@ def test_literal_docker_run_from_the_readme(
     start = readme.index("<!-- docker-run -->")
     block = readme[start:].split("```bash\n", 1)[1].split("```", 1)[0]
     subprocess.run(["docker", "tag", cpu_image, "repro-kit:latest"], check=True)
-    hf = make_hf_home(tmp_path / "hf", datasets=("mteb___biosses-sts",))
+    hf = hf_home
     (tmp_path / "runs").mkdir()
     key_dir = tmp_path / "home" / ".ssh"
     key_dir.mkdir(parents=True)

@@ -11,20 +11,19 @@ from pathlib import Path
 import pytest
 
 from kit.errors import ExitCode
-from tests.faulttools import STS_DATASETS as DATASETS
 from tests.faulttools import finish as _finish
 from tests.faulttools import no_half_files as _no_half_files
 from tests.faulttools import one_line as _one_line
 from tests.faulttools import record as _record
 from tests.faulttools import scores as _scores
 from tests.faulttools import wait_for as _wait_for
-from tests.support import REPO, make_hf_home
+from tests.support import REPO
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A writable copy of the three tasks' data and the model."""
-    return make_hf_home(tmp_path_factory.mktemp("faults") / "hf", DATASETS)
+def cache(hf_home: Path) -> Path:
+    """The session's copy of the data and the model (the container mounts it read-only)."""
+    return hf_home
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import pytest
 
 from kit.errors import ExitCode
 from tests.bundletools import bundle_with_cli as _bundle
-from tests.support import make_hf_home, need_docker, run_kit
+from tests.support import need_docker, run_kit
 
 LOCK = "dev.repro-kit.lockfile-sha256"
 FLAVOR = "dev.repro-kit.flavor"
@@ -51,7 +51,7 @@ def rerun_image(cpu_image: str) -> str:
 def test_in_container_rerun_by_image_id_hermetic(
     rerun_image: str, hf_home: Path, tmp_path: Path
 ) -> None:
-    hf = make_hf_home(tmp_path / "hf", datasets=("mteb___stsbenchmark-sts",))  # mounted ro
+    hf = hf_home  # the session's cache, mounted read-only
     made = tmp_path / "made"
     args = ["container", "evaluate", "--image", rerun_image, "--network", "none", "--hf-home"]
     proc = run_kit([*args, str(hf), "-o", str(made), "--tasks", "STSBenchmark", "-q"], hf)
