@@ -1,5 +1,5 @@
-"""`repro-kit evaluate` on the real path: real mteb, real model, real data (SciFact, minutes
-on 2 cores: tests/system/test_scifact.py)."""
+"""`repro-kit evaluate` on the real path: real mteb, real model, real data (the long tasks,
+SciFact and Banking77Classification, minutes on 2 cores: tests/system/test_long_tasks.py)."""
 
 from __future__ import annotations
 
@@ -74,18 +74,6 @@ def test_planted_token_is_recorded_nowhere(sts_run: Path) -> None:
             assert PLANTED_TOKEN not in path.read_text(errors="replace"), path
     env = json.loads((sts_run / "environment.json").read_text())
     assert "HF_TOKEN" not in env["env_vars"] and "MY_API_KEY" not in env["env_vars"]
-
-
-def test_banking77_matches_published(hf_home: Path, tmp_path: Path) -> None:
-    out = tmp_path / "b77"
-    proc = run_kit(
-        ["evaluate", "--tasks", "Banking77Classification", "-o", str(out), "--json", "--offline"],
-        hf_home,
-    )
-    assert proc.returncode == 0, proc.stderr
-    summary = json.loads(proc.stdout)
-    score = summary["tasks"]["Banking77Classification"]["main_score"]
-    assert abs(score - reference_score("Banking77Classification")) < 1e-6
 
 
 def test_rerun_skips_completed_tasks(sts_run: Path, hf_home: Path, tmp_path: Path) -> None:
