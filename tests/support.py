@@ -59,14 +59,6 @@ def require_tools(*tools: str, how: str) -> None:
     require(" ".join(missing) or "tools", not missing, how)
 
 
-def require_module(name: str, how: str):
-    """Import ``name``; skip (fail under CI) when it is not installed."""
-    try:
-        return __import__(name)
-    except ImportError:
-        require(f"Python module {name}", False, how)
-
-
 def require_shared() -> None:
     """The real MTEB data in ../shared/mteb-cache (never copied into the repository)."""
     require("the real MTEB data", MTEB_CACHE.is_dir(), f"expected at {MTEB_CACHE}")
