@@ -1,5 +1,10 @@
 """Time to bundle and to verify a run of many tasks (target: both under 1 s for 56 tasks).
 
+Then verify of tampered copies of that bundle (records edited, the file list re-made so only
+the records' disagreement is left to find), each refused (target: under 2 s each; the
+property test tests/e2e/test_consistency.py checks the verdicts, not the times). Exit 1
+when a target is missed.
+
 The run is built from real mteb result files (a finished run folder, default: a fresh
 STSBenchmark run made by this script) copied under the 56 task names of "MTEB(eng, v1)".
 
@@ -86,7 +91,57 @@ def _fan_out(src: Path, dest: Path, tasks: list[Any], benchmark: str) -> Path:
     return dest
 
 
-def main() -> None:
+def _relisted(members: dict[str, bytes]) -> dict[str, bytes]:
+    """``members`` with the manifest's file list (sizes, digests) re-made for them."""
+    from kit.bundle.manifest import MANIFEST, manifest_bytes
+    from kit.fsio import sha256_bytes
+
+    manifest = json.loads(members[MANIFEST])
+    manifest["files"] = {
+        n: {"sha256": sha256_bytes(d), "size": len(d)}
+        for n, d in sorted(members.items())
+        if n != MANIFEST
+    }
+    return {**members, MANIFEST: manifest_bytes(manifest)}
+
+
+def _tampered(bundle: Path) -> dict[str, dict[str, bytes]]:
+    """Copies of ``bundle``'s members whose records disagree, each under a name."""
+    from kit.bundle.archive import read_bundle_archive
+
+    members = read_bundle_archive(bundle)
+    run = json.loads(members["run.json"])
+    first = run["tasks"][0]
+    edited = copy.deepcopy(run)
+    edited["tasks"][0]["main_score"] = first["main_score"] + 1e-6
+    unknown = first["result_file"].rsplit("/", 1)[0] + "/STS13.json"
+    cases = {
+        "score edited in run.json": {**members, "run.json": json.dumps(edited).encode()},
+        "result file dropped": {n: d for n, d in members.items() if n != first["result_file"]},
+        "result file of a task not run": {**members, unknown: members[first["result_file"]]},
+        "extra file": {**members, "extra.json": b"{}"},
+    }
+    return {name: _relisted(m) for name, m in cases.items()}
+
+
+def _time_tampered(bundle: Path, work: Path) -> float:
+    """Verify each tampered copy (each must be refused); the slowest, in seconds."""
+    from kit.bundle.archive import write_deterministic_targz
+
+    slowest = 0.0
+    for i, (name, members) in enumerate(_tampered(bundle).items()):
+        path = work / f"tampered-{i}.tar.gz"
+        write_deterministic_targz(members, path)
+        t0 = time.perf_counter()
+        report = verify_bundle(path, signature=AcceptUnsigned(None))
+        took = time.perf_counter() - t0
+        assert not report.ok, f"{name}: passed verify"
+        print(f"tampered ({name}): {took * 1000:.0f} ms, exit {int(report.exit_code)}")
+        slowest = max(slowest, took)
+    return slowest
+
+
+def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--run", type=Path, help="a finished run folder to take result files from")
     ap.add_argument("--repeats", type=int, default=5)
@@ -144,9 +199,22 @@ def main() -> None:
             f"{statistics.median(cli) * 1000:.0f} ms; with an empty mteb task-layout cache "
             f"(mteb imported once to fill it): {cold * 1000:.0f} ms"
         )
+        tampered = _time_tampered(dest, work)
+        print(f"tampered bundles: slowest {tampered * 1000:.0f} ms  target < 2000 ms")
+        missed = [
+            label
+            for label, took, target in (
+                ("bundle", statistics.median(t_bundle), 1.0),
+                ("verify", statistics.median(t_verify), 1.0),
+                ("tampered verify", tampered, 2.0),
+            )
+            if took >= target
+        ]
+        print(f"targets: {'missed: ' + ', '.join(missed) if missed else 'met'}")
+        return 1 if missed else 0
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -4,7 +4,7 @@ Packages sit on layers (``LAYERS``, higher = nearer the user). A module imports 
 its own package or from packages on lower layers: never sideways into a sibling package
 of the same layer, never upward. Only ``kit.cli`` imports click or rich. ``kit`` itself
 (``__version__``, ``LAYERS``) may be imported by all and imports nothing, so keep it light.
-``tests/test_architecture.py`` enforces this; ARCHITECTURE.md explains the layout.
+``tests/unit/test_architecture.py`` enforces this; ARCHITECTURE.md explains the layout.
 """
 
 __version__ = "0.1.0"

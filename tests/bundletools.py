@@ -1,4 +1,5 @@
-"""Edit real run folders into other, still self-consistent ones (for tests that need them).
+"""Edit real run folders into other, still self-consistent ones (for tests that need them);
+read a bundle's manifest and signature.
 
 A bundle's records must agree (verify's consistency step): renaming a model renames it in
 run.json, the result folder and model_meta.json; a fanned-out run gives every task the splits,
@@ -13,7 +14,24 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from kit.bundle.archive import read_bundle_archive
 from kit.runfolder import model_as_path
+
+
+def bundle_with_cli(run_dir: Path, dest: Path, hf: Path, key: Path | None = None) -> Path:
+    """`repro-kit bundle RUN -o DEST [--sign KEY]` in a subprocess; DEST."""
+    from tests.support import run_kit
+
+    args = ["bundle", str(run_dir), "-o", str(dest)] + (["--sign", str(key)] if key else [])
+    proc = run_kit(args, hf)
+    assert proc.returncode == 0, proc.stderr
+    return dest
+
+
+def manifest_and_signature(bundle: Path) -> tuple[bytes, str]:
+    """A bundle's manifest.json bytes and its armored signature."""
+    members = read_bundle_archive(bundle)
+    return members["manifest.json"], members["manifest.json.sig"].decode()
 
 
 def rename_model(run_dir: Path, name: str, revision: str | None = None) -> None:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
 import random
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -40,22 +40,21 @@ HOSTILE = {
 
 
 @pytest.mark.parametrize("case", sorted(HOSTILE))
-def test_hostile_documents_are_refused_fast(case: str) -> None:
+def test_hostile_documents_are_refused(case: str) -> None:
+    """Each refused with its reason (how fast: benchmarks/hostile_json.py, target < 2 s)."""
     data, needle = HOSTILE[case]
-    start = time.monotonic()
     if needle is None:
-        parse(data)
+        assert parse(data) == "\ud800"  # a lone surrogate escape is valid JSON: kept as is
         return
     with pytest.raises(KitError) as e:
         loads_strict(data, "run.json")
     assert e.value.code == ExitCode.SCHEMA
     assert e.value.message.startswith("run.json: ") and needle in e.value.message
     assert "\n" not in e.value.message
-    assert time.monotonic() - start < 2
 
 
 def test_nan_allowed_only_where_asked() -> None:
-    assert parse(b'{"x": NaN}', allow_nan=True)["x"] != 0
+    assert math.isnan(parse(b'{"x": NaN}', allow_nan=True)["x"])
     with pytest.raises(JsonRefused):
         parse(b'{"x": NaN}')
 

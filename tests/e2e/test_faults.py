@@ -1,0 +1,210 @@
+"""Real faults during `repro-kit evaluate` (README, "Faults"): each ends with its documented
+code and one line on stderr, and the same command, once the fault is gone, resumes to the
+scores of an uninterrupted run (the session fixtures `biosses_run` and `sts_run`).
+
+Faults are real: a 40 KB tmpfs for a full disk, a read-only bind mount (root ignores chmod),
+SIGTERM sent to the real process, truncated arrow and safetensors files and a None sentence
+in a copied HF cache (`docker kill` of a real container: tests/system/test_faults_container.py).
+Where a point cannot be hit by timing (model load, the result move) the kit waits there
+(REPRO_KIT_FAULT_PAUSE) and the test sends the signal from outside. The mounts need root:
+skipped without it, failed under CI (REPRO_KIT_CI).
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from kit.errors import ExitCode
+from tests.faulttools import BIOSSES_ARROW as ARROW
+from tests.faulttools import STS_DATASETS as DATASETS
+from tests.faulttools import finish as _finish
+from tests.faulttools import no_half_files as _no_half_files
+from tests.faulttools import none_sentence as _none_sentence
+from tests.faulttools import one_line as _one_line
+from tests.faulttools import record as _record
+from tests.faulttools import scores as _scores
+from tests.faulttools import wait_for as _wait_for
+from tests.support import REPO, kit_env, make_hf_home, require, run_kit
+
+SNAPSHOT = "hub/models--sentence-transformers--all-MiniLM-L6-v2/snapshots/8b3219a92973c328a8e22fadcfa821b5dc75636a"  # noqa: E501
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A writable copy of the three tasks' data and the model, for faults to damage."""
+    return make_hf_home(tmp_path_factory.mktemp("faults") / "hf", DATASETS)
+
+
+def _args(out: Path, tasks: str = "BIOSSES") -> list[str]:
+    return ["evaluate", "--tasks", tasks, "-o", str(out), "--offline", "-q"]
+
+
+def _resumes_to(out: Path, cache: Path, reference: dict, tasks: str = "BIOSSES") -> None:
+    proc = run_kit(_args(out, tasks), cache)
+    assert proc.returncode == 0, proc.stderr
+    assert _record(out)["status"] == "complete"
+    got = _scores(out)
+    assert set(got) == set(tasks.split(","))
+    assert got == {t: reference[t] for t in got}
+
+
+@pytest.fixture(scope="module")
+def reference(biosses_run: Path) -> dict:
+    return _scores(biosses_run)
+
+
+def _mount(*args: str) -> None:
+    proc = subprocess.run(["mount", *args], capture_output=True, text=True)
+    require("mount", proc.returncode == 0, f"as root; here: {proc.stderr.strip()}")
+
+
+def test_disk_full_on_the_output(cache: Path, reference: dict, tmp_path: Path) -> None:
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    _mount("-t", "tmpfs", "-o", "size=40k", "tmpfs", str(mnt))
+    try:
+        filler = mnt / "filler"
+        filler.write_bytes(b"x" * 28 * 1024)  # 12 KB left: run.json fits, the results do not
+        out = mnt / "run"
+        line = _one_line(run_kit(_args(out), cache), ExitCode.DISK_FULL)
+        assert "disk full" in line and str(out) in line and "run the same command" in line
+        assert _record(out)["status"] in ("running", "failed")
+        _no_half_files(out)
+        filler.unlink()  # the fault removed: the same command resumes
+        _resumes_to(out, cache, reference)
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+def _start(out: Path, cache: Path, tasks: str = "BIOSSES", **env: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "kit", *_args(out, tasks)],
+        env=kit_env(cache, **env),
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_output_made_read_only_mid_run(cache: Path, reference: dict, tmp_path: Path) -> None:
+    out, marker = tmp_path / "run", tmp_path / "paused"
+    proc = _start(out, cache, REPRO_KIT_FAULT_PAUSE=f"model-load:{marker}")
+    try:
+        _wait_for(marker.exists, proc)  # run.json written, the model not yet loaded
+        _mount("--bind", str(out), str(out))
+        _mount("-o", "remount,bind,ro", str(out))
+        marker.unlink()  # go on: the results cannot be written
+        line = _one_line(_finish(proc), ExitCode.OUTPUT)
+        assert "Read-only file system" in line and str(out) in line
+    finally:
+        subprocess.run(["umount", "-l", str(out)], capture_output=True)
+        if proc.poll() is None:
+            proc.kill()
+    _no_half_files(out)
+    _resumes_to(out, cache, reference)
+
+
+@pytest.mark.parametrize("point", ["model-load", "mid-task", "publish"])
+def test_sigterm_is_recorded_and_the_run_resumes(
+    point: str, cache: Path, reference: dict, tmp_path: Path
+) -> None:
+    out, marker = tmp_path / "run", tmp_path / "paused"
+    tasks = "BIOSSES,STSBenchmark"
+    if point == "mid-task":  # by timing: BIOSSES recorded, STSBenchmark (seconds) under way
+        proc = _start(out, cache, tasks)
+
+        def biosses_done() -> bool:
+            try:
+                return _record(out)["tasks"][0]["status"] == "complete"
+            except (OSError, ValueError, KeyError):
+                return False
+
+        _wait_for(biosses_done, proc)
+        time.sleep(1)
+    else:
+        proc = _start(out, cache, tasks, REPRO_KIT_FAULT_PAUSE=f"{point}:{marker}")
+        _wait_for(marker.exists, proc)
+    started = time.time()
+    proc.send_signal(signal.SIGTERM)
+    line = _one_line(_finish(proc), ExitCode.INTERRUPTED)
+    assert "interrupted by SIGTERM" in line and "run the same command to resume" in line
+
+    rec = _record(out)
+    assert rec["status"] == "interrupted" and rec["interruption"]["signal"] == "SIGTERM"
+    assert rec["interruption"]["at"] >= time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(started - 1))
+    status = {t["name"]: t["status"] for t in rec["tasks"]}
+    if point == "model-load":
+        assert status == {"BIOSSES": "pending", "STSBenchmark": "pending"}
+        assert not _scores(out)
+    elif point == "mid-task":
+        assert rec["interruption"]["task"] == "STSBenchmark" and "during STSBenchmark" in line
+        assert status == {"BIOSSES": "complete", "STSBenchmark": "pending"}
+        assert set(_scores(out)) == {"BIOSSES"}
+    else:  # the signal came between two file moves: the move finished, then the run stopped
+        assert status == {"BIOSSES": "complete", "STSBenchmark": "pending"}
+        results = next((out / "results").glob("*/*"))
+        assert sorted(p.name for p in results.iterdir()) == [
+            "BIOSSES.json",
+            "model_meta.json",
+            "run_settings.jsonl",
+        ]
+        assert rec["tasks"][0]["main_score"] == pytest.approx(
+            json.loads((results / "BIOSSES.json").read_text())["scores"]["test"][0]["main_score"]
+        )
+    _no_half_files(out)
+    _resumes_to(out, cache, reference, tasks)
+    assert len(_record(out)["resumed_at"]) == 1
+
+
+def test_truncated_arrow_file_is_named(cache: Path, reference: dict, tmp_path: Path) -> None:
+    arrow = cache / ARROW
+    good = arrow.read_bytes()
+    try:
+        arrow.write_bytes(good[: len(good) // 3])
+        out = tmp_path / "run"
+        line = _one_line(run_kit(_args(out), cache), ExitCode.CORRUPT_CACHE)
+        assert str(arrow) in line and "corrupt or truncated" in line
+        assert "repro-kit prefetch --tasks BIOSSES" in line
+    finally:
+        arrow.write_bytes(good)  # refetched (here: from the shared cache)
+    _resumes_to(out, cache, reference)
+
+
+def test_truncated_model_weights_are_named(cache: Path, reference: dict, tmp_path: Path) -> None:
+    weights = cache / SNAPSHOT / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:4_000_000])
+    out = tmp_path / "run"
+    line = _one_line(run_kit(_args(out), cache), ExitCode.CORRUPT_CACHE)
+    assert str(weights) in line and "corrupt or truncated" in line and "delete it" in line
+    weights.unlink()  # as the line says: the packaged copy is laid again
+    _resumes_to(out, cache, reference)
+
+
+def test_mteb_failure_in_one_task_lets_the_others_finish(
+    cache: Path, reference: dict, sts_run: Path, tmp_path: Path
+) -> None:
+    arrow = cache / ARROW
+    good = arrow.read_bytes()
+    tasks = "BIOSSES,STSBenchmark,STS12"
+    out = tmp_path / "run"
+    try:
+        _none_sentence(arrow)
+        line = _one_line(run_kit(_args(out, tasks), cache), ExitCode.EVALUATION_FAILED)
+        assert "1 of 3 task(s) failed" in line and "BIOSSES: mteb failed" in line
+    finally:
+        arrow.write_bytes(good)
+    rec = _record(out)
+    assert rec["status"] == "failed"
+    by_name = {t["name"]: t for t in rec["tasks"]}
+    assert by_name["BIOSSES"]["status"] == "failed" and "None" in by_name["BIOSSES"]["error"]
+    assert by_name["STSBenchmark"]["status"] == by_name["STS12"]["status"] == "complete"
+    assert set(_scores(out)) == {"STSBenchmark", "STS12"}
+    _resumes_to(out, cache, {**reference, **_scores(sts_run)}, tasks)
