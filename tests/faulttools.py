@@ -1,4 +1,4 @@
-"""Helpers of the fault tests (tests/e2e/test_faults.py, tests/system/test_faults_container.py,
+"""Helpers of the fault tests (tests/system/test_faults.py, tests/system/test_faults_container.py,
 tests/e2e/test_evaluate_bundle.py): the data they damage, and how a faulted run is checked."""
 
 from __future__ import annotations
