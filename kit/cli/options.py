@@ -211,8 +211,12 @@ SIGN_HELP = (
 )
 
 
-def signing_options(*, help_sign: str, required: bool = False) -> Callable[[F], F]:
+def signing_options(
+    *, help_sign: str, required: bool = False, pass_key: bool = False
+) -> Callable[[F], F]:
     """Add --sign KEY, --passphrase-env VAR (and --no-sign); pass ``signer``.
+
+    ``pass_key`` also passes ``signing_key``: the key file that signs (None when none does).
 
     --sign defaults to $REPRO_KIT_SIGNING_KEY; ``signer`` is None when neither gives a key or
     --no-sign is given. ``required`` (for ``sign``): no --no-sign, and a missing key is a
@@ -227,8 +231,12 @@ def signing_options(*, help_sign: str, required: bool = False) -> Callable[[F], 
                 if key is not None:
                     raise KitError("give --sign KEY or --no-sign, not both", ExitCode.USAGE)
                 kw["signer"] = None
+                if pass_key:
+                    kw["signing_key"] = None
                 return fn(*args, **kw)
             kw["signer"] = make_signer(key, env)
+            if pass_key:
+                kw["signing_key"] = (key or default_signing_key()) if kw["signer"] else None
             if required and kw["signer"] is None:
                 raise KitError(f"give --sign KEY or set {SIGNING_KEY_ENV}", ExitCode.USAGE)
             return fn(*args, **kw)
@@ -254,6 +262,16 @@ def signing_options(*, help_sign: str, required: bool = False) -> Callable[[F], 
         return out
 
     return decorate
+
+
+def print_next_step(bundle: Path, public_key: str | None, key: Path | None) -> None:
+    """``next: repro-kit export ...`` for a written bundle (runnable as printed), and its notes."""
+    from kit.publish.nextstep import export_step
+
+    step = export_step(bundle, public_key=public_key, key=key, environ=os.environ, cwd=Path.cwd())
+    click.echo(f"next: {step.line}")
+    for note in step.notes:
+        click.echo(f"      ({note})")
 
 
 # -- tolerances ---------------------------------------------------------------------------------

@@ -171,7 +171,8 @@ def rerun_options(fn: F) -> F:
 @click.option(
     "--reference",
     type=click.Path(path_type=Path),
-    help="Published per-task scores (JSON) or a folder of mteb result files.",
+    help="Published per-task scores (JSON), a folder of mteb result files, or 'published' / "
+    "'published:ORG/NAME' (the scores the kit ships for the bundle's model or ORG/NAME).",
 )
 @tolerance_options
 @trust_options()

@@ -27,13 +27,17 @@ def _folder(manifest: dict) -> str:
 
 
 def _export(bundle: Path, repo: Path, hf_home: Path, *extra: str) -> subprocess.CompletedProcess:
-    proc = run_kit(["export", str(bundle), "--results-repo", str(repo), *extra], hf_home)
+    proc = run_kit(["export", str(bundle), "--results-repo", str(repo), "--init", *extra], hf_home)
     assert "Traceback" not in proc.stdout + proc.stderr
     return proc
 
 
 def _tree(repo: Path) -> dict[str, bytes]:
-    return {p.relative_to(repo).as_posix(): p.read_bytes() for p in repo.rglob("*") if p.is_file()}
+    return {
+        p.relative_to(repo).as_posix(): p.read_bytes()
+        for p in repo.rglob("*")
+        if p.is_file() and ".git" not in p.relative_to(repo).parts  # --init's git repository
+    }
 
 
 def test_export_reads_back_with_mteb(sts_bundle: Path, hf_home: Path, tmp_path: Path) -> None:
@@ -172,7 +176,7 @@ def test_model_meta_made_as_mteb_does_when_bundle_lacks_it(
     write_bundle(run, bundle)
     repo = tmp_path / "repo"
     first = run_kit(
-        ["export", str(bundle), "--results-repo", str(repo), "--allow-unsigned"],
+        ["export", str(bundle), "--results-repo", str(repo), "--init", "--allow-unsigned"],
         hf_home,
         PYTHONHASHSEED="1",
     )
@@ -181,7 +185,7 @@ def test_model_meta_made_as_mteb_does_when_bundle_lacks_it(
     # written canonically (lists of names sorted; mteb lists a set in hash order)
     assert made.read_bytes() == canonical_meta(json.dumps(written_by_mteb).encode())
     again = run_kit(
-        ["export", str(bundle), "--results-repo", str(repo), "--allow-unsigned"],
+        ["export", str(bundle), "--results-repo", str(repo), "--init", "--allow-unsigned"],
         hf_home,
         PYTHONHASHSEED="2",
     )
