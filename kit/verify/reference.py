@@ -53,17 +53,6 @@ class Reference:
         """This reference for a bundle of ``model`` (the shipped one, when deferred)."""
         return load_reference(published_reference(model)) if self.deferred else self
 
-
-def published_name(value: object, model: str) -> Path | None:
-    """The shipped reference that ``published`` (``model``'s) or ``published:ORG/NAME``
-    names; None when ``value`` names neither (a file or folder)."""
-    text = str(value)
-    if text == PUBLISHED:
-        return published_reference(model)
-    if text.startswith(PUBLISHED + ":"):
-        return published_reference(text.split(":", 1)[1])
-    return None
-
     def score_for(self, task: str, splits: list[str]) -> float | None:
         if task in self.raw_results:
             raw = self.raw_results[task]
@@ -75,7 +64,18 @@ def published_name(value: object, model: str) -> Path | None:
         return self.scores.get(task)
 
 
-def load_reference(path: Path) -> Reference:
+def published_name(value: object, model: str) -> Path | None:
+    """The shipped reference that ``published`` (``model``'s) or ``published:ORG/NAME``
+    names; None when ``value`` names neither (a file or folder)."""
+    text = str(value)
+    if text == PUBLISHED:
+        return published_reference(model)
+    if text.startswith(PUBLISHED + ":"):
+        return published_reference(text.split(":", 1)[1])
+    return None
+
+
+def load_reference(path: Path | str) -> Reference:
     """A JSON of per-task scores (``task_main_scores`` or a flat map), a folder of mteb files,
     or ``published`` (resolved later against the bundle's model)."""
     if str(path) == PUBLISHED:
