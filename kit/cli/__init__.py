@@ -20,7 +20,7 @@ from typing import Any
 import click
 
 from kit import __version__
-from kit.cli.options import shown
+from kit.cli.options import plain, shown
 from kit.errors import ExitCode, KitError
 
 # command name -> "module:attribute" under kit.cli; a command's module is imported only when
@@ -58,7 +58,7 @@ class _LazyGroup(click.Group):
 
 
 def _fail(message: str, code: int) -> None:
-    click.echo(f"repro-kit: error: {shown(message)}", err=True)
+    click.echo(f"repro-kit: error: {shown(plain(message))}", err=True)
     sys.exit(int(code))
 
 
@@ -103,8 +103,10 @@ def main() -> None:
             _fail(fault.message, fault.code)
         if os.environ.get("REPRO_KIT_DEBUG"):
             raise
+        what = f": {e}" if str(e) else ""
         _fail(
-            f"internal error: {type(e).__name__}: {e} (set REPRO_KIT_DEBUG=1 for a traceback)",
+            f"internal error{what} (a bug: please report it; REPRO_KIT_DEBUG=1 shows the "
+            "traceback)",
             ExitCode.INTERNAL,
         )
     sys.exit(0)

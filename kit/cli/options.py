@@ -52,6 +52,17 @@ def shown(text: object) -> str:
     return _CONTROL.sub(lambda m: ascii(m.group())[1:-1], str(text))
 
 
+_CLASS = r"(?:[A-Za-z_]\w*\.)*[A-Z][a-zA-Z]*(?:Error|Exception)"
+_CLASS_IN_PARENS = re.compile(rf"\s*\({_CLASS}\)")
+_CLASS_PREFIX = re.compile(rf"\b{_CLASS}: ")
+
+
+def plain(text: str) -> str:
+    """``text`` without Python exception class names (``KeyError: 'x'`` -> ``'x'``): a user's
+    message names the problem, not the class a library raised it with."""
+    return _CLASS_PREFIX.sub("", _CLASS_IN_PARENS.sub("", text))
+
+
 def echo_err(line: str) -> None:
     """Print one line on stderr (the core's log callback), control characters escaped."""
     click.echo(shown(line), err=True)

@@ -21,6 +21,7 @@ from kit.cli.options import (
     go_offline,
     make_signer,
     partial_option,
+    plain,
     split_tasks,
     tolerance_options,
     trust_options,
@@ -230,7 +231,7 @@ def verify(
     if not report.ok:
         bad = report.first_failure()
         hint = _hint(bad.code, policy, report.signed)
-        echo_err(f"repro-kit: verify failed at {bad.name}: {bad.reason}{hint}")
+        echo_err(plain(f"repro-kit: verify failed at {bad.name}: {bad.reason}{hint}"))
     sys.exit(int(report.exit_code) or (result.exit_code if result is not None else 0))
 
 

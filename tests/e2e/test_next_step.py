@@ -220,3 +220,45 @@ def test_reference_from_a_results_checkout_equals_the_shipped_one(
     assert built["results_commit"] == head and built["model"] == MINILM
     assert re.fullmatch(rf"\S+@{head}:results/{MINILM.replace('/', '__')}/\w+/\S+\.json",
                         built["rows"][0]["source"])  # fmt: skip
+
+
+CLASS_NAME = re.compile(r"\b[A-Z][a-zA-Z]*(Error|Exception)\b")
+
+
+def test_bad_inputs_of_the_readme_tables_name_no_exception_class(
+    biosses_run: Path, biosses_bundle: Path, hf_home: Path, tmp_path: Path
+) -> None:
+    """One line each, the documented code, and never a Python exception's class name."""
+    bundle, pub = str(biosses_bundle), str(biosses_bundle.parent / "key.pub")
+    (tmp_path / "not-a-bundle.tar.gz").write_text("hello")
+    (tmp_path / "dup.json").write_text('{"task_main_scores": {"A": 1, "A": 2}}')
+    (tmp_path / "existing").write_text("key")
+    other = tmp_path / "toml"
+    other.mkdir()
+    (other / "repro-kit.toml").write_text('[env]\nLD_PRELOAD = "x.so"\n')
+    cases = [
+        (["evaluate", "--batch-size", "0"], ExitCode.USAGE),
+        (["export", bundle, "--public-key", pub], ExitCode.USAGE),  # no --results-repo
+        (["evaluate", "--tasks", "STS12", "--benchmark", "MTEB(eng, v2)"], ExitCode.USAGE),
+        (["verify", str(biosses_run)], ExitCode.USAGE),
+        (["verify", bundle, "--allow-unsigned", "--reference", str(tmp_path / "dup.json")], 2),
+        (["verify", str(tmp_path / "missing.tar.gz")], ExitCode.NOT_FOUND),
+        (["prefetch", "--tasks", "STSBenchmarkk"], ExitCode.NOT_FOUND),
+        (["compare", str(tmp_path / "a"), str(tmp_path / "b")], ExitCode.NOT_FOUND),
+        (["report", bundle, "--against", "published:alice/unknown"], ExitCode.NOT_FOUND),
+        (["verify", str(tmp_path / "not-a-bundle.tar.gz")], ExitCode.UNSAFE_ARCHIVE),
+        (["verify", bundle], ExitCode.UNSIGNED),
+        (["keygen", "-f", str(tmp_path / "existing")], ExitCode.KEY_ERROR),
+        (["export", bundle, "--public-key", pub, "--results-repo", str(tmp_path / "typo")], 37),
+    ]
+    for args, code in cases:
+        proc = run_kit(args, hf_home)
+        assert proc.returncode == code, (args, proc.returncode, proc.stderr)
+        lines = proc.stderr.strip().splitlines()
+        assert lines and lines[-1].startswith("repro-kit: "), (args, proc.stderr)
+        assert "Traceback" not in proc.stderr and "Usage:" not in proc.stderr, args
+        assert not CLASS_NAME.search(proc.stderr), (args, proc.stderr)
+    toml = subprocess.run([sys.executable, "-m", "kit", "schema", "run"], cwd=other,
+                          env=kit_env(hf_home), capture_output=True, text=True)  # fmt: skip
+    assert toml.returncode == ExitCode.USAGE and "LD_PRELOAD" in toml.stderr
+    assert len(toml.stderr.strip().splitlines()) == 1
