@@ -44,6 +44,7 @@ class ExitCode(IntEnum):
     # export into the results repository
     EXPORT_RULES = 35  # a results-repository rule fails (export --check, or before writing)
     DRIFT = 36  # a replaced main score moves by more than 0.001 (export without --allow-drift)
+    NOT_RESULTS_CHECKOUT = 37  # export: --results-repo is no results checkout (or is the kit's)
     # faults during a run (README, "Faults"): the run folder stays resumable
     DISK_FULL = 40  # no space left or quota exceeded (ENOSPC/EDQUOT) on the output or a cache
     INTERRUPTED = 41  # SIGTERM/SIGINT: recorded in run.json; the same command resumes

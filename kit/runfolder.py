@@ -20,12 +20,20 @@ hub upload do not share), links to files followed; one line ``<sha256>  <size>  
 per file in the byte order of the UTF-8 paths; ``sha256:`` + the sha256 of all lines.
 ``kit.evaluate.model.identity`` hashes a folder by this rule.
 
+A run inside a container writes under its mounts (``/out/...``); ``host_paths`` reads what
+the host side said they are (``REPRO_KIT_HOST_OUTPUT``: the host folder of ``/out`` for a
+plain ``docker run``; ``REPRO_KIT_HOST_PATHS``: the launcher's map), and ``shown_path``
+prints a path as the host sees it.
+
 Layer 0: imports nothing of the kit.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -139,3 +147,50 @@ def first_difference(
 def files_from_record(entries: list[dict[str, object]]) -> tuple[ModelFile, ...]:
     """The per-file list as run.json records it (already schema-checked)."""
     return tuple(ModelFile(str(e["path"]), int(str(e["size"])), str(e["sha256"])) for e in entries)
+
+
+# -- host paths of a run inside a container ---------------------------------------------------
+
+#: The host folder a plain ``docker run -v HOST:/out`` mounts at ``/out`` (the user sets it).
+HOST_OUTPUT_ENV = "REPRO_KIT_HOST_OUTPUT"
+CONTAINER_OUTPUT = "/out"
+#: ``container evaluate``'s map of container paths to host paths (a JSON object).
+HOST_PATHS_ENV = "REPRO_KIT_HOST_PATHS"
+#: ``container evaluate``'s results checkout for the printed next step (a host path).
+HOST_RESULTS_ENV = "REPRO_KIT_HOST_RESULTS"
+
+
+def host_paths(environ: Mapping[str, str]) -> dict[str, str]:
+    """Container path -> host path, from ``environ`` (empty outside a container run).
+
+    A value that is not a JSON object of absolute paths is ignored: paths are then printed
+    as the container sees them, which is never wrong, only less useful.
+    """
+    mapping: dict[str, str] = {}
+    out = environ.get(HOST_OUTPUT_ENV, "").strip()
+    if out:
+        mapping[CONTAINER_OUTPUT] = out
+    try:
+        extra = json.loads(environ.get(HOST_PATHS_ENV) or "{}")
+    except ValueError:
+        extra = {}
+    if isinstance(extra, dict):
+        for inside, outside in extra.items():
+            if isinstance(inside, str) and isinstance(outside, str) and inside.startswith("/"):
+                mapping[inside] = outside
+    return mapping
+
+
+def on_host(path: str | Path, mapping: Mapping[str, str]) -> str | None:
+    """``path`` (made absolute) with its longest mapped prefix replaced; None if none maps it."""
+    p = PurePosixPath(os.path.abspath(path))
+    for prefix in sorted(mapping, key=len, reverse=True):
+        base = PurePosixPath(prefix)
+        if p == base or base in p.parents:
+            return str(PurePosixPath(mapping[prefix]) / p.relative_to(base))
+    return None
+
+
+def shown_path(path: str | Path, mapping: Mapping[str, str]) -> str:
+    """How to print ``path``: as the host sees it when ``mapping`` covers it, else as given."""
+    return (on_host(path, mapping) if mapping else None) or str(path)

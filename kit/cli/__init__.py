@@ -2,10 +2,11 @@
 
 One module per command group, named after it: ``evaluate`` (evaluate, prefetch), ``signing``
 (bundle, sign, keygen), ``verify`` (verify and its --rerun, compare, schema), ``report``,
-``export``, ``merge``, ``container``; the options several commands share are declared once in
-``options``, evaluate's in groups in ``evaluate_options``; ``render`` and ``progress`` draw on
-the terminal. Only this package imports click
-and rich; it may import every other package of the kit.
+``reference``, ``export``, ``merge``, ``container``; the options several commands share are
+declared once in ``options``, evaluate's in groups in ``evaluate_options``; ``render`` and
+``progress`` draw on the terminal. Only this package imports click and rich; it may import
+every other package of the kit. ``main`` applies the project config (``repro-kit.toml``)
+first and prints every error, click's usage errors included, as one line.
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
 
 from kit import __version__
-from kit.cli.options import shown
+from kit.cli.options import plain, shown
 from kit.errors import ExitCode, KitError
 
 # command name -> "module:attribute" under kit.cli; a command's module is imported only when
@@ -33,6 +35,7 @@ COMMANDS = {
     "compare": "verify:compare",
     "schema": "verify:schema",
     "report": "report:report",
+    "reference": "reference:reference",
     "export": "export:export",
     "merge": "merge:merge",
     "container": "container:container",
@@ -55,21 +58,41 @@ class _LazyGroup(click.Group):
 
 
 def _fail(message: str, code: int) -> None:
-    click.echo(f"repro-kit: error: {shown(message)}", err=True)
+    click.echo(f"repro-kit: error: {shown(plain(message))}", err=True)
     sys.exit(int(code))
+
+
+def _usage_line(e: click.ClickException) -> str:
+    """Click's error as one line, with where to read the usage (no usage block)."""
+    text = " ".join(e.format_message().split())
+    ctx = getattr(e, "ctx", None)
+    if isinstance(e, click.UsageError) and ctx is not None:
+        text += f" (see {ctx.command_path} --help)"
+    return text
+
+
+def _apply_project_config() -> None:
+    """The settings of repro-kit.toml (kit.machine.project), before any library reads them."""
+    from kit.machine.project import apply_project_config
+
+    try:
+        cwd = Path.cwd()
+    except OSError:  # the working folder was removed: no config to find
+        return
+    apply_project_config(os.environ, cwd)
 
 
 def main() -> None:
     """Entry point: map KitError to its exit code, never a traceback for user mistakes."""
     try:
+        _apply_project_config()
         cli.main(standalone_mode=False, prog_name="repro-kit")
     except KitError as e:
         _fail(e.message, e.code)
     except click.exceptions.Abort:
         _fail("aborted", ExitCode.USAGE)
-    except click.ClickException as e:
-        e.show()
-        sys.exit(e.exit_code)
+    except click.ClickException as e:  # usage errors too: one line, exit 2 (never 1)
+        _fail(_usage_line(e), ExitCode.USAGE)
     except KeyboardInterrupt:
         _fail("interrupted; re-run the same command to resume", 130)
     except Exception as e:  # a bug in the kit: one line, the traceback only on request
@@ -80,8 +103,10 @@ def main() -> None:
             _fail(fault.message, fault.code)
         if os.environ.get("REPRO_KIT_DEBUG"):
             raise
+        what = f": {e}" if str(e) else ""
         _fail(
-            f"internal error: {type(e).__name__}: {e} (set REPRO_KIT_DEBUG=1 for a traceback)",
+            f"internal error{what} (a bug: please report it; REPRO_KIT_DEBUG=1 shows the "
+            "traceback)",
             ExitCode.INTERNAL,
         )
     sys.exit(0)

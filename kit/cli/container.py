@@ -130,10 +130,13 @@ def container_evaluate(
             ExitCode.USAGE,
         )
     bundle = None if no_bundle else (bundle_path or default_bundle_path(output))
+    from kit.publish.resultsrepo import suggested_checkout
+
     agent = os.environ.get("SSH_AUTH_SOCK")
+    results = os.path.abspath(suggested_checkout(Path.cwd()))  # for the printed next step
     req = RunRequest(
         image, network, hf_home, output, args, gpus, model_dir=model_dir, bundle=bundle,
-        sign_pub=sign_pub, agent_socket=Path(agent) if agent else None,
+        sign_pub=sign_pub, agent_socket=Path(agent) if agent else None, host_results=results,
     )  # fmt: skip
     code = run_evaluate(req, log=echo_err)
     if code != 0:

@@ -25,7 +25,7 @@ from kit.cli.evaluate_options import (
     shard_options,
     task_options,
 )
-from kit.cli.options import env_offline, go_offline, split_tasks
+from kit.cli.options import env_offline, go_offline, print_next_step, split_tasks
 from kit.errors import ExitCode, KitError
 from kit.evaluate.options import DEFAULT_MODEL, DEFAULT_TASKS, EvalOptions
 
@@ -79,7 +79,7 @@ def evaluate(
     if as_json:
         click.echo(json.dumps(_summary_json(out, rec, sub), indent=2, sort_keys=True))
     else:
-        _print_summary(out, rec, sub, selection.default_job)
+        _print_summary(out, rec, sub, selection.default_job, bundle.key)
     if failure is not None:
         raise failure
     if sign_error is not None:
@@ -172,28 +172,28 @@ def _container_record() -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-def _print_summary(out: Path, rec: RunRecord, sub: Any, default_job: bool) -> None:
-    from kit.publish.submission import unsigned_hint
+def _print_summary(
+    out: Path, rec: RunRecord, sub: Any, default_job: bool, key: Path | None = None
+) -> None:
+    from kit.runfolder import host_paths, shown_path
 
+    host = host_paths(os.environ)  # in a container: the paths as the host sees them
     for t in rec.tasks():
         shown = f"{t.main_score:.6f}" if t.main_score is not None else "-"
         click.echo(f"{t.name:<40} {t.main_metric:<20} {shown}  ({t.status})")
-    click.echo(f"run folder: {out}")
+    click.echo(f"run folder: {shown_path(out, host)}")
     if sub is None:
-        click.echo(f"bundle it: repro-kit bundle {out} -o {out}.tar.gz --sign KEY")
+        where = shown_path(out, host)
+        click.echo(f"bundle it: repro-kit bundle {where} -o {where}.tar.gz --sign KEY")
     else:
         who = f"signed by {sub.fingerprint}" if sub.signed else "UNSIGNED"
         part = f", PARTIAL ({', '.join(sub.partial)} not complete)" if sub.partial else ""
-        click.echo(f"bundle: {sub.path} ({who}{part}; verified)")
+        click.echo(f"bundle: {shown_path(sub.path, host)} ({who}{part}; verified)")
         click.echo(f"sha256: {sub.sha256}")
         if sub.partial:
             click.echo("next: re-run the same command to finish it (the run resumes)")
         else:
-            click.echo(
-                f"next: attach {sub.path} to the submission; repro-kit export {sub.path} "
-                "--results-repo results"
-                + ("" if sub.signed else f"; {unsigned_hint(Path(sub.path))}")
-            )
+            print_next_step(Path(sub.path), sub.public_key if sub.signed else None, key)
     if default_job:
         click.echo(FULL_BENCHMARK_HINT)
 

@@ -25,7 +25,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from kit.cli.options import SIGNING_KEY_ENV, Signer, make_signer, split_tasks
+from kit.cli.options import (
+    SIGNING_KEY_ENV,
+    Signer,
+    default_signing_key,
+    make_signer,
+    split_tasks,
+)
 from kit.errors import ExitCode, KitError
 from kit.evaluate.options import DEFAULT_TASKS, DEVICES, PRECISIONS
 
@@ -295,6 +301,7 @@ class BundleChoice:
     signer: Signer | None
     sign_error: str | None  # the key's error, accepted with --allow-unsigned
     allow_unsigned: bool
+    key: Path | None = None  # the key file that signs (--sign or $REPRO_KIT_SIGNING_KEY)
 
 
 def _bundle(
@@ -311,15 +318,16 @@ def _bundle(
         raise KitError(
             "--no-bundle: nothing to sign or write (drop --sign/--bundle)", ExitCode.USAGE
         )
-    signer, sign_error = None, None
+    signer, sign_error, used = None, None, None
     if not no_bundle and not no_sign:
+        used = key if key is not None else default_signing_key()
         try:  # before the evaluation: a key problem is found in seconds, not after hours
             signer = make_signer(key, passphrase_env)
         except KitError as e:
             if e.code != ExitCode.KEY_ERROR or not allow_unsigned:
                 raise
             sign_error = e.message
-    return BundleChoice(not no_bundle, bundle_path, signer, sign_error, allow_unsigned)
+    return BundleChoice(not no_bundle, bundle_path, signer, sign_error, allow_unsigned, used)
 
 
 def bundle_options(fn: F) -> F:

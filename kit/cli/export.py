@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from kit.cli.options import trust_options
+from kit.errors import ExitCode, KitError
 
 
 @click.command("export")
@@ -16,7 +17,14 @@ from kit.cli.options import trust_options
     "--results-repo",
     type=click.Path(path_type=Path),
     required=True,
-    help="Checkout of github.com/embeddings-benchmark/results (created if missing).",
+    help="Checkout of github.com/embeddings-benchmark/results (a git work tree holding results/).",
+)
+@click.option(
+    "--init",
+    "init_repo",
+    is_flag=True,
+    help="Make --results-repo an empty results checkout first (git init, results/) when it "
+    "is missing or empty; a results checkout is left as it is.",
 )
 @trust_options()
 @click.option(
@@ -55,6 +63,7 @@ def export(
     overwrite: bool,
     revision: str | None,
     model_card: Path | None,
+    init_repo: bool,
 ) -> None:
     """Verify BUNDLE_FILE and merge its results into a checkout of MTEB's results repository.
 
@@ -66,6 +75,7 @@ def export(
     from kit.verify.verified import require_verified
 
     verified = require_verified(bundle_file, policy, "refusing to export")
+    make = _results_checkout(results_repo, init_repo, check)
     plan = plan_export(
         verified, results_repo, overwrite=overwrite, revision=revision, allow_drift=allow_drift
     )
@@ -78,6 +88,11 @@ def export(
             raise error
         click.echo(f"{len(plan.rules)} rule checks pass; nothing written (--check)", err=True)
         return
+    if make and rules_failure(plan, written=False) is None:
+        from kit.publish.resultsrepo import init_checkout
+
+        init_checkout(results_repo)
+        click.echo(f"made an empty results checkout in {results_repo} (--init)", err=True)
     done = write_export(plan)
     if model_card is not None:
         from kit.publish.model_card import write_model_card
@@ -104,4 +119,38 @@ def export(
         f"repro-kit bundle {ev['bundle']} sha256 {ev['bundle_sha256']}, "
         f"manifest sha256 {ev['manifest_sha256']}, signature {signer}",
         err=True,
+    )
+
+
+def _results_checkout(repo: Path, init: bool, check: bool) -> bool:
+    """Refuse a --results-repo that is not a results checkout, or lies in the kit's own
+    checkout (NOT_RESULTS_CHECKOUT, before anything is written); True when --init is to make
+    it (once the rules passed)."""
+    from kit.publish.resultsrepo import UPSTREAM, checkout_problem, init_problem, kit_checkout
+
+    own = kit_checkout(repo)
+    if own is not None:
+        raise KitError(
+            f"{repo} lies inside repro-kit's own checkout ({own}); export into a results "
+            f"checkout outside it, e.g. --results-repo {own.parent / 'results'} --init; "
+            "nothing written",
+            ExitCode.NOT_RESULTS_CHECKOUT,
+        )
+    problem = checkout_problem(repo)
+    if problem is None:
+        return False
+    if init and check:
+        raise KitError("--check writes nothing; --init makes a checkout: give one", ExitCode.USAGE)
+    if init:
+        why = init_problem(repo)
+        if why is None:
+            return True
+        raise KitError(
+            f"--init cannot make {repo} a results checkout: {why}; nothing written",
+            ExitCode.NOT_RESULTS_CHECKOUT,
+        )
+    raise KitError(
+        f"{repo} is not a results checkout ({problem}); clone {UPSTREAM} there, or pass "
+        "--init to make an empty one; nothing written",
+        ExitCode.NOT_RESULTS_CHECKOUT,
     )

@@ -52,6 +52,17 @@ def shown(text: object) -> str:
     return _CONTROL.sub(lambda m: ascii(m.group())[1:-1], str(text))
 
 
+_CLASS = r"(?:[A-Za-z_]\w*\.)*[A-Z][a-zA-Z]*(?:Error|Exception)"
+_CLASS_IN_PARENS = re.compile(rf"\s*\({_CLASS}\)")
+_CLASS_PREFIX = re.compile(rf"\b{_CLASS}: ")
+
+
+def plain(text: str) -> str:
+    """``text`` without Python exception class names (``KeyError: 'x'`` -> ``'x'``): a user's
+    message names the problem, not the class a library raised it with."""
+    return _CLASS_PREFIX.sub("", _CLASS_IN_PARENS.sub("", text))
+
+
 def echo_err(line: str) -> None:
     """Print one line on stderr (the core's log callback), control characters escaped."""
     click.echo(shown(line), err=True)
@@ -211,8 +222,12 @@ SIGN_HELP = (
 )
 
 
-def signing_options(*, help_sign: str, required: bool = False) -> Callable[[F], F]:
+def signing_options(
+    *, help_sign: str, required: bool = False, pass_key: bool = False
+) -> Callable[[F], F]:
     """Add --sign KEY, --passphrase-env VAR (and --no-sign); pass ``signer``.
+
+    ``pass_key`` also passes ``signing_key``: the key file that signs (None when none does).
 
     --sign defaults to $REPRO_KIT_SIGNING_KEY; ``signer`` is None when neither gives a key or
     --no-sign is given. ``required`` (for ``sign``): no --no-sign, and a missing key is a
@@ -227,8 +242,12 @@ def signing_options(*, help_sign: str, required: bool = False) -> Callable[[F], 
                 if key is not None:
                     raise KitError("give --sign KEY or --no-sign, not both", ExitCode.USAGE)
                 kw["signer"] = None
+                if pass_key:
+                    kw["signing_key"] = None
                 return fn(*args, **kw)
             kw["signer"] = make_signer(key, env)
+            if pass_key:
+                kw["signing_key"] = (key or default_signing_key()) if kw["signer"] else None
             if required and kw["signer"] is None:
                 raise KitError(f"give --sign KEY or set {SIGNING_KEY_ENV}", ExitCode.USAGE)
             return fn(*args, **kw)
@@ -254,6 +273,16 @@ def signing_options(*, help_sign: str, required: bool = False) -> Callable[[F], 
         return out
 
     return decorate
+
+
+def print_next_step(bundle: Path, public_key: str | None, key: Path | None) -> None:
+    """``next: repro-kit export ...`` for a written bundle (runnable as printed), and its notes."""
+    from kit.publish.nextstep import export_step
+
+    step = export_step(bundle, public_key=public_key, key=key, environ=os.environ, cwd=Path.cwd())
+    click.echo(f"next: {step.line}")
+    for note in step.notes:
+        click.echo(f"      ({note})")
 
 
 # -- tolerances ---------------------------------------------------------------------------------

@@ -17,7 +17,9 @@ from kit.errors import ExitCode, KitError
 @click.option(
     "--against",
     type=click.Path(path_type=Path),
-    help="Reference: published scores (JSON), a folder of mteb result files, or another bundle.",
+    help="Reference: published scores (JSON), a folder of mteb result files, another bundle, "
+    "or 'published' / 'published:ORG/NAME' (the scores the kit ships for the bundle's model "
+    "or for ORG/NAME).",
 )
 @click.option(
     "-o",
@@ -47,6 +49,7 @@ def report(
 ) -> None:
     """Verify BUNDLE_FILE, then show its scores, named means and deltas against a reference."""
     from kit.publish.report import build_report
+    from kit.verify.reference import published_name
     from kit.verify.verified import require_verified
 
     if dest is not None and dest.is_dir():
@@ -55,6 +58,8 @@ def report(
     verified = require_verified(
         bundle_file, policy, "refusing to report on bundle", allow_partial=allow_partial
     )
+    if against is not None:  # "published[:MODEL]": the scores the kit ships
+        against = published_name(against, verified.manifest["model"]["name"]) or against
     model = build_report(
         verified, against=against, tolerance=tolerance, mean_tolerance=mean_tolerance
     )

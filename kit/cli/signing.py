@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from kit.cli.options import Signer, echo_err, signing_options
+from kit.cli.options import Signer, echo_err, print_next_step, signing_options
 from kit.errors import ExitCode, KitError
 
 
@@ -21,8 +21,10 @@ from kit.errors import ExitCode, KitError
     required=True,
     help="Bundle file to write, e.g. bundle.tar.gz.",
 )
-@signing_options(help_sign="Sign the manifest with this SSH key (Ed25519, ECDSA or RSA).")
-def bundle(run_dir: Path, dest: Path, signer: Signer | None) -> None:
+@signing_options(
+    help_sign="Sign the manifest with this SSH key (Ed25519, ECDSA or RSA).", pass_key=True
+)
+def bundle(run_dir: Path, dest: Path, signer: Signer | None, signing_key: Path | None) -> None:
     """Package RUN_DIR into one deterministic, schema-validated archive."""
     from kit.bundle.write import write_bundle
 
@@ -37,6 +39,13 @@ def bundle(run_dir: Path, dest: Path, signer: Signer | None) -> None:
             + (", ".join(f"{t['name']} {t['status']}" for t in info.partial["tasks"]) or "no task")
             + "): verify and report need --allow-partial; export and merge refuse it"
         )
+    else:
+        from kit.bundle.archive import read_bundle_archive
+        from kit.bundle.manifest import SIGNATURE
+        from kit.publish.submission import signing_key_line
+
+        armored = read_bundle_archive(dest).get(SIGNATURE) if info.signed else None
+        print_next_step(dest, signing_key_line(armored), signing_key)
 
 
 @click.command("sign")

@@ -21,6 +21,7 @@ from kit.cli.options import (
     go_offline,
     make_signer,
     partial_option,
+    plain,
     split_tasks,
     tolerance_options,
     trust_options,
@@ -171,7 +172,8 @@ def rerun_options(fn: F) -> F:
 @click.option(
     "--reference",
     type=click.Path(path_type=Path),
-    help="Published per-task scores (JSON) or a folder of mteb result files.",
+    help="Published per-task scores (JSON), a folder of mteb result files, or 'published' / "
+    "'published:ORG/NAME' (the scores the kit ships for the bundle's model or ORG/NAME).",
 )
 @tolerance_options
 @trust_options()
@@ -229,7 +231,7 @@ def verify(
     if not report.ok:
         bad = report.first_failure()
         hint = _hint(bad.code, policy, report.signed)
-        echo_err(f"repro-kit: verify failed at {bad.name}: {bad.reason}{hint}")
+        echo_err(plain(f"repro-kit: verify failed at {bad.name}: {bad.reason}{hint}"))
     sys.exit(int(report.exit_code) or (result.exit_code if result is not None else 0))
 
 

@@ -3,7 +3,9 @@
 The run folder is mounted at ``/out/run``, an HF cache read-only at ``/data/hf``, a local
 model folder read-only at ``/model``; signing goes through the host's ssh-agent (only its
 socket and the public key are mounted). The image's record reaches run.json through
-``CONTAINER_RECORD_ENV``. Docker is reached only through ``kit.container.engine.Engine``.
+``CONTAINER_RECORD_ENV``; the host paths of the mounts (and of the bundle, moved out after the
+run) through ``kit.runfolder.HOST_PATHS_ENV``, so the run prints the paths the user can
+open. Docker is reached only through ``kit.container.engine.Engine``.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from kit.container.engine import ContainerSpec, Engine, Mount, connect
 from kit.container.image import image_identity
 from kit.errors import ExitCode, KitError
 from kit.fsio import atomic_write_bytes
+from kit.runfolder import HOST_PATHS_ENV, HOST_RESULTS_ENV
 
 CONTAINER_HF = "/data/hf"
 CONTAINER_RECORD_ENV = "REPRO_KIT_CONTAINER"  # the launcher's image record, for run.json
@@ -44,6 +47,7 @@ class RunRequest:
     bundle: Path | None = None  # where the bundle made inside lands on the host (None: none)
     sign_pub: Path | None = None  # a public key: the host's ssh-agent signs (socket forwarded)
     agent_socket: Path | None = None  # the host's SSH_AUTH_SOCK (only the socket is mounted)
+    host_results: str | None = None  # the results checkout the printed next step names
 
 
 def run_evaluate(req: RunRequest, log: Log, engine: Engine | None = None) -> int:
@@ -73,11 +77,20 @@ def run_evaluate(req: RunRequest, log: Log, engine: Engine | None = None) -> int
     }
     env[CONTAINER_RECORD_ENV] = json.dumps(record, sort_keys=True)  # run.json records it
     inner = out / INNER_BUNDLE
+    host = {CONTAINER_OUT: str(out)}  # what the run prints, as the host sees it
+    if req.model_dir is not None:
+        host[CONTAINER_MODEL] = str(Path(req.model_dir).resolve())
     if req.bundle is None:
         args.append("--no-bundle")
     else:
         args += ["--bundle", f"{CONTAINER_OUT}/{INNER_BUNDLE}"]
+        host[f"{CONTAINER_OUT}/{INNER_BUNDLE}"] = str(Path(req.bundle).resolve())  # moved there
         mounts += _agent_mounts(req, args, env)
+        if req.sign_pub is not None:
+            host[CONTAINER_PUB] = str(Path(req.sign_pub).resolve())
+    env[HOST_PATHS_ENV] = json.dumps(host, sort_keys=True)
+    if req.host_results:
+        env[HOST_RESULTS_ENV] = req.host_results
     spec = ContainerSpec(
         image=req.image,
         command=args,

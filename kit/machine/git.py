@@ -1,9 +1,11 @@
 """Git, asked about a folder in one place (the ``git`` command as a subprocess, never a library).
 
-``git_revision`` and ``is_dirty`` answer "unknown" (``None``/``False``) when git is missing,
-slow, or the folder is no repository, so a caller never fails on them. ``code_state`` records
-the training code of a model (``evaluate --code DIR``): remote URLs (credentials removed),
-commit, branch, whether the tree is dirty and a hash of the difference when it is; a folder
+``git_revision``, ``is_dirty``, ``work_tree_top`` and ``remote_url`` answer "unknown"
+(``None``/``False``) when git is missing, slow, or the folder is no repository, so a caller
+never fails on them. ``init_repository`` makes a new repository (a results checkout for
+``export --init``). ``code_state`` records the training code of a model (``evaluate --code
+DIR``): remote URLs (credentials removed), commit, branch, whether the tree is dirty and a
+hash of the difference when it is; a folder
 that is no git repository is a usage error there.
 """
 
@@ -106,3 +108,29 @@ def _diff_hash(top: Path) -> str:
         except OSError:
             h.update(b"unreadable")
     return h.hexdigest()
+
+
+def work_tree_top(path: Path) -> Path | None:
+    """The top folder of the git work tree holding ``path`` (resolved); None if none."""
+    top = _git(Path(path), "rev-parse", "--show-toplevel")
+    return Path(top).resolve() if top else None
+
+
+def remote_url(root: Path, name: str = "origin") -> str | None:
+    """The URL of remote ``name`` of ``root``'s repository, credentials removed; None if none."""
+    url = _git(root, "remote", "get-url", name)
+    return public_url(url) if url else None
+
+
+def init_repository(path: Path) -> None:
+    """``git init`` a new repository at ``path`` (made when missing); OUTPUT if git fails."""
+    Path(path).mkdir(parents=True, exist_ok=True)
+    try:
+        proc = subprocess.run(
+            ["git", "init", "-q", str(path)], capture_output=True, timeout=DEFAULT_TIMEOUT
+        )
+    except (OSError, subprocess.SubprocessError) as e:
+        raise KitError(f"cannot run git init in {path}: {e}", ExitCode.OUTPUT) from None
+    if proc.returncode != 0:
+        why = proc.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or ["git failed"]
+        raise KitError(f"git init {path}: {why[0]}", ExitCode.OUTPUT)

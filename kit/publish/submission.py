@@ -8,11 +8,13 @@ fingerprint, and whether it is partial.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from kit.bundle.manifest import SIGNATURE
 from kit.bundle.write import Signer, write_bundle
 from kit.errors import ExitCode, KitError
 from kit.signing.policy import OwnSignature
@@ -29,6 +31,7 @@ class Submission:
     signed: bool
     fingerprint: str | None
     partial: tuple[str, ...]  # tasks not complete (a partial bundle), empty when complete
+    public_key: str | None = None  # the signing key as an OpenSSH line ("TYPE BASE64")
 
 
 def default_bundle_path(run_dir: Path) -> Path:
@@ -54,7 +57,18 @@ def write_submission(run_dir: Path, dest: Path, sign: Signer | None) -> Submissi
         raise KitError(f"the bundle written failed verify: {bad.name}: {bad.reason}", bad.code)
     partial = tuple(str(t.get("name")) for t in ((verified.partial or {}).get("tasks") or []))
     fingerprint = verified.signer.fingerprint
-    return Submission(info.path, verified.sha256, info.size, info.signed, fingerprint, partial)
+    key = signing_key_line(verified.members.get(SIGNATURE))
+    return Submission(info.path, verified.sha256, info.size, info.signed, fingerprint, partial, key)
+
+
+def signing_key_line(armored: bytes | None) -> str | None:
+    """The key in a signature as an OpenSSH public key line ("TYPE BASE64"); None if none."""
+    if armored is None:
+        return None
+    from kit.signing.sshsig import parse_signature
+
+    sig = parse_signature(armored)
+    return f"{sig.key_type} {base64.b64encode(sig.public_key_blob).decode()}"
 
 
 def _remove(path: Path) -> None:

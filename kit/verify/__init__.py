@@ -4,8 +4,9 @@
 summary, complete, reference, in order, as a ``VerifyReport``; ``check_bundle``/
 ``require_verified`` hand on a ``VerifiedBundle``: the records every check read, each member
 parsed once, with the recomputed task scores), ``consistency`` (the records agree, with
-mteb's task layouts from ``tasklayout``), ``reference`` (published scores and the tolerance
-comparison), ``compare`` (why two runs differ: environment first, then score deltas).
+mteb's task layouts from ``tasklayout``), ``reference`` (published scores, the shipped ones
+in ``published/`` for ``--reference published``, and the tolerance comparison), ``compare``
+(why two runs differ: environment first, then score deltas).
 mteb is imported only in ``tasklayout`` (late, and only when its cache lacks a task).
 Layer 2: may import ``kit.bundle``, ``kit.signing`` and layer 0; never ``kit.evaluate`` or
 ``kit.container`` (the submitter's side, its siblings), ``kit.rerun``, ``kit.publish`` or

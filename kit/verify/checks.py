@@ -175,7 +175,8 @@ def verify_members(
         return report, None
     _check_complete(report, manifest, allow_partial)
     if reference is not None:
-        _check_reference(report, tasks, reference, tolerance, mean_tolerance)
+        ref = reference.resolved(manifest["model"]["name"])
+        _check_reference(report, tasks, ref, tolerance, mean_tolerance)
     return report, (Passed(records, tasks) if report.ok else None)
 
 

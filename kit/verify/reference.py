@@ -1,4 +1,10 @@
-"""Published reference scores, and the comparison of a bundle's scores with them."""
+"""Published reference scores, and the comparison of a bundle's scores with them.
+
+The kit ships the published scores of its default model and of BAAI/bge-small-en-v1.5
+(``published/<org__name>.json``, built from the results repository at the commit each file
+records), so ``--reference published`` needs no file and no network: ``load_reference`` gives
+a reference to be resolved against the bundle's model (``Reference.resolved``).
+"""
 
 from __future__ import annotations
 
@@ -12,6 +18,26 @@ from kit.errors import ExitCode, KitError
 
 DEFAULT_TOLERANCE = 0.001  # per task, 0-1 scale (0.1 point)
 DEFAULT_MEAN_TOLERANCE = 0.005  # benchmark means ("within 0.5 points")
+PUBLISHED = "published"  # --reference published: the shipped scores of the bundle's model
+SHIPPED = Path(__file__).with_name("published")
+
+
+def shipped_models() -> list[str]:
+    """The models whose published scores the kit ships."""
+    return sorted(p.stem.replace("__", "/", 1) for p in SHIPPED.glob("*.json"))
+
+
+def published_reference(model: str) -> Path:
+    """The shipped reference file of ``model``; NOT_FOUND when the kit ships none."""
+    path = SHIPPED / f"{model.replace('/', '__')}.json"
+    if "/" not in model or not path.is_file():
+        raise KitError(
+            f"no published reference shipped for {model} (shipped: "
+            f"{', '.join(shipped_models())}); build one from a results checkout: "
+            f"repro-kit reference {model} --results-repo DIR -o FILE",
+            ExitCode.NOT_FOUND,
+        )
+    return path
 
 
 @dataclass
@@ -21,6 +47,11 @@ class Reference:
     source: str
     scores: dict[str, float]
     raw_results: dict[str, dict[str, Any]]  # task -> raw mteb file, when given as a folder
+    deferred: bool = False  # "published": the shipped scores of the model, once it is known
+
+    def resolved(self, model: str) -> Reference:
+        """This reference for a bundle of ``model`` (the shipped one, when deferred)."""
+        return load_reference(published_reference(model)) if self.deferred else self
 
     def score_for(self, task: str, splits: list[str]) -> float | None:
         if task in self.raw_results:
@@ -33,8 +64,24 @@ class Reference:
         return self.scores.get(task)
 
 
-def load_reference(path: Path) -> Reference:
-    """A JSON of per-task scores (``task_main_scores`` or a flat map) or a folder of mteb files."""
+def published_name(value: object, model: str) -> Path | None:
+    """The shipped reference that ``published`` (``model``'s) or ``published:ORG/NAME``
+    names; None when ``value`` names neither (a file or folder)."""
+    text = str(value)
+    if text == PUBLISHED:
+        return published_reference(model)
+    if text.startswith(PUBLISHED + ":"):
+        return published_reference(text.split(":", 1)[1])
+    return None
+
+
+def load_reference(path: Path | str) -> Reference:
+    """A JSON of per-task scores (``task_main_scores`` or a flat map), a folder of mteb files,
+    or ``published`` (resolved later against the bundle's model)."""
+    if str(path) == PUBLISHED:
+        return Reference(PUBLISHED, {}, {}, deferred=True)
+    if str(path).startswith(PUBLISHED + ":"):
+        path = published_reference(str(path).split(":", 1)[1])
     path = Path(path)
     if path.is_dir():
         raw_results = {}

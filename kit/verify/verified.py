@@ -17,6 +17,7 @@ from kit.bundle.archive import parse_bundle_archive, read_bundle_file
 from kit.bundle.records import BundleRecords
 from kit.errors import ExitCode, KitError
 from kit.fsio import sha256_bytes
+from kit.runfolder import is_run_folder
 from kit.verify.checks import SignaturePolicy, SignerInfo, VerifyReport, verify_members
 from kit.verify.reference import Reference
 
@@ -70,6 +71,14 @@ class VerifiedBundle:
         return self.manifest.get("partial")
 
 
+def refuse_run_folder(path: Path) -> None:
+    """A run folder given where a bundle belongs: USAGE, naming the command that bundles it."""
+    if is_run_folder(Path(path)):
+        raise KitError(
+            f"{path} is a run folder: bundle it first (repro-kit bundle {path})", ExitCode.USAGE
+        )
+
+
 def check_bundle(
     path: Path,
     *,
@@ -82,9 +91,10 @@ def check_bundle(
     """Read the bundle at ``path`` once and verify it.
 
     Returns the ordered report and, when every check passed, the ``VerifiedBundle``. A
-    partial bundle fails (PARTIAL) unless ``allow_partial``.
+    partial bundle fails (PARTIAL) unless ``allow_partial``; a run folder is refused (USAGE).
     """
     path = Path(path)
+    refuse_run_folder(path)
     try:
         data = read_bundle_file(path)
         members = parse_bundle_archive(data)

@@ -7,6 +7,8 @@ tests/conftest.py; evaluations use the real model and data.
 from __future__ import annotations
 
 import json
+import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -22,14 +24,19 @@ from tests.faulttools import none_sentence as _none_sentence
 from tests.support import kit_env, make_hf_home
 
 
-def evaluate(hf: Path, *args: str | Path, sock: Path | None, **env: str):
+def _env(hf: Path, sock: Path | None, **env: str) -> dict[str, str]:
     e = kit_env(hf, **env)
     e.pop("REPRO_KIT_SIGNING_KEY", None)
     e.pop("SSH_AUTH_SOCK", None)
     if sock is not None:
         e["SSH_AUTH_SOCK"] = str(sock)
+    return e
+
+
+def evaluate(hf: Path, *args: str | Path, sock: Path | None, cwd: Path | None = None, **env: str):
     cmd = [sys.executable, "-m", "kit", "evaluate", *map(str, args), "--offline", "-q"]
-    return subprocess.run(cmd, env=e, capture_output=True, text=True, timeout=1500)
+    e = _env(hf, sock, **env)
+    return subprocess.run(cmd, env=e, capture_output=True, text=True, timeout=1500, cwd=cwd)
 
 
 @pytest.fixture(scope="module")
@@ -60,9 +67,10 @@ def test_evaluate_signs_through_the_agent_ed25519_then_rsa(
     agent: dict[str, Path],
     hf_home: Path,
     sts_dir: Path,
+    tmp_path: Path,
 ) -> None:
     proc = evaluate(hf_home, "--tasks", "STSBenchmark", "--sign", agent["ed25519"], "-o", sts_dir,
-                    sock=agent["sock"])  # fmt: skip
+                    sock=agent["sock"], cwd=tmp_path)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     bundle = sts_dir.with_name("sts.tar.gz")
     assert bundle.is_file()
@@ -71,7 +79,15 @@ def test_evaluate_signs_through_the_agent_ed25519_then_rsa(
     import hashlib
 
     assert f"sha256: {hashlib.sha256(bundle.read_bytes()).hexdigest()}" in proc.stdout
-    assert "next: attach" in proc.stdout and "repro-kit export" in proc.stdout
+    # the next step, run as printed (repro-kit on PATH): the agent's .pub checks the signature
+    [line] = [ln for ln in proc.stdout.splitlines() if ln.startswith("next: ")]
+    argv = shlex.split(line.removeprefix("next: "))
+    assert argv[:3] == ["repro-kit", "export", str(bundle)]
+    assert argv[-2:] == ["--public-key", str(agent["ed25519"])]
+    shell = {**_env(hf_home, None), "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    done = subprocess.run(argv, cwd=tmp_path, env=shell, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert list((tmp_path / "results" / "results").glob("*/*/STSBenchmark.json"))
     _ssh_keygen_verify(bundle, agent["allowed"], "ed25519")
     ok = _verify(hf_home, bundle, "--allowed-signers", agent["allowed"])
     assert ok.returncode == 0, ok.stdout + ok.stderr

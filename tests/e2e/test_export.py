@@ -27,13 +27,22 @@ def _folder(manifest: dict) -> str:
 
 
 def _export(bundle: Path, repo: Path, hf_home: Path, *extra: str) -> subprocess.CompletedProcess:
-    proc = run_kit(["export", str(bundle), "--results-repo", str(repo), *extra], hf_home)
+    proc = run_kit(["export", str(bundle), "--results-repo", str(repo), "--init", *extra], hf_home)
     assert "Traceback" not in proc.stdout + proc.stderr
     return proc
 
 
+def _files(repo: Path) -> list[Path]:
+    """The files of a results checkout, its git repository left out."""
+    return [p for p in repo.rglob("*") if p.is_file() and ".git" not in p.relative_to(repo).parts]
+
+
 def _tree(repo: Path) -> dict[str, bytes]:
-    return {p.relative_to(repo).as_posix(): p.read_bytes() for p in repo.rglob("*") if p.is_file()}
+    return {
+        p.relative_to(repo).as_posix(): p.read_bytes()
+        for p in repo.rglob("*")
+        if p.is_file() and ".git" not in p.relative_to(repo).parts  # --init's git repository
+    }
 
 
 def test_export_reads_back_with_mteb(sts_bundle: Path, hf_home: Path, tmp_path: Path) -> None:
@@ -75,15 +84,14 @@ def test_reexport_is_idempotent(sts_bundle: Path, hf_home: Path, tmp_path: Path)
     other = repo / "results" / "org__other-model" / "rev" / "STS12.json"
     other.parent.mkdir(parents=True)
     other.write_text("{}")  # someone else's results in the checkout stay untouched
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)  # a results checkout
     assert _export(sts_bundle, repo, hf_home, "--allow-unsigned").returncode == 0
-    before = {p: (p.stat().st_mtime_ns, p.stat().st_ino) for p in repo.rglob("*") if p.is_file()}
+    before = {p: (p.stat().st_mtime_ns, p.stat().st_ino) for p in _files(repo)}
     proc = _export(sts_bundle, repo, hf_home, "--allow-unsigned")
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert len(lines) == len(before) - 1 and all(ln.startswith("unchanged ") for ln in lines)
-    assert {p: (p.stat().st_mtime_ns, p.stat().st_ino) for p in repo.rglob("*") if p.is_file()} == (
-        before
-    )
+    assert {p: (p.stat().st_mtime_ns, p.stat().st_ino) for p in _files(repo)} == before
     assert other.read_text() == "{}"
 
 
@@ -172,7 +180,7 @@ def test_model_meta_made_as_mteb_does_when_bundle_lacks_it(
     write_bundle(run, bundle)
     repo = tmp_path / "repo"
     first = run_kit(
-        ["export", str(bundle), "--results-repo", str(repo), "--allow-unsigned"],
+        ["export", str(bundle), "--results-repo", str(repo), "--init", "--allow-unsigned"],
         hf_home,
         PYTHONHASHSEED="1",
     )
@@ -181,7 +189,7 @@ def test_model_meta_made_as_mteb_does_when_bundle_lacks_it(
     # written canonically (lists of names sorted; mteb lists a set in hash order)
     assert made.read_bytes() == canonical_meta(json.dumps(written_by_mteb).encode())
     again = run_kit(
-        ["export", str(bundle), "--results-repo", str(repo), "--allow-unsigned"],
+        ["export", str(bundle), "--results-repo", str(repo), "--init", "--allow-unsigned"],
         hf_home,
         PYTHONHASHSEED="2",
     )

@@ -48,7 +48,8 @@ def _export(bundle: Path, repo: Path, hf_home: Path, *extra: str) -> subprocess.
     trust = ["--public-key", str(bundle.parent / "key.pub")]
     if not (bundle.parent / "key.pub").exists():
         trust = ["--allow-unsigned"]
-    proc = run_kit(["export", str(bundle), "--results-repo", str(repo), *trust, *extra], hf_home)
+    args = ["export", str(bundle), "--results-repo", str(repo), "--init", *trust, *extra]
+    proc = run_kit(args, hf_home)
     assert "Traceback" not in proc.stdout + proc.stderr
     return proc
 

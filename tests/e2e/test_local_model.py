@@ -201,7 +201,7 @@ def test_export_needs_the_upload_revision_with_the_same_digest(
     hf = tmp_path / "hf"
     hf.mkdir()
     repo = tmp_path / "results"
-    args = ["export", str(ft_bundle), "--results-repo", str(repo), "--allow-unsigned"]
+    args = ["export", str(ft_bundle), "--results-repo", str(repo), "--init", "--allow-unsigned"]
     proc = run_kit(args, hf)
     assert proc.returncode == 2 and "--revision" in proc.stderr
     proc = run_kit([*args, "--revision", REVISION], hf)

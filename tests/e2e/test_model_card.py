@@ -15,7 +15,7 @@ def test_export_writes_mteb_s_model_card_with_the_verified_scores(
     card = tmp_path / "README.md"
     proc = subprocess.run(
         [sys.executable, "-m", "kit", "export", str(biosses_bundle), "--results-repo",
-         str(tmp_path / "results"), "--allow-unsigned", "--model-card", str(card)],
+         str(tmp_path / "results"), "--init", "--allow-unsigned", "--model-card", str(card)],
         capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr

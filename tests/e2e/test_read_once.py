@@ -104,7 +104,14 @@ def test_verify_rerun_reads_the_bundle_once(
 
 def test_export_reads_the_bundle_once(unsigned_bundle: Path, hf_home: Path, tmp_path: Path) -> None:
     repo = tmp_path / "results-repo"
-    args = ["export", str(unsigned_bundle), "--results-repo", str(repo), "--allow-unsigned"]
+    args = [
+        "export",
+        str(unsigned_bundle),
+        "--results-repo",
+        str(repo),
+        "--init",
+        "--allow-unsigned",
+    ]
     assert _counts(unsigned_bundle, args, hf_home, tmp_path)["opens"] == 1
     assert any(p.name == "STSBenchmark.json" for p in repo.rglob("*.json"))
     assert json.loads(next(repo.rglob("STSBenchmark.json")).read_text())["task_name"] == (

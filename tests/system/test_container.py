@@ -232,7 +232,8 @@ def test_container_evaluate_signs_through_the_forwarded_agent(
            "--sign", str(agent["ed25519"])]  # fmt: skip
     env = {**os.environ, "SSH_AUTH_SOCK": str(agent["sock"])}
     env.pop("REPRO_KIT_SIGNING_KEY", None)
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=tmp_path)  # fmt: skip
     mounts, diff = None, ""
     while proc.poll() is None:  # watch the container while it runs: its mounts and its changes
         cid = _our_container(out)
@@ -250,6 +251,12 @@ def test_container_evaluate_signs_through_the_forwarded_agent(
     assert not (out / ".repro-kit-bundle.tar.gz").exists()
     verified = kit("verify", str(bundle), "--allowed-signers", str(agent["allowed"]))
     assert verified.returncode == 0, verified.stdout + verified.stderr
+    # the run's next step names host paths (the launcher told the kit its mounts) and runs
+    argv = _next_step(stdout + stderr)
+    assert argv[:3] == ["repro-kit", "export", str(bundle.resolve())]
+    assert argv[argv.index("--results-repo") + 1] == str(tmp_path / "results")
+    assert argv[-2:] == ["--public-key", str(agent["ed25519"].resolve())]
+    _run_next_step(argv, tmp_path, hf_home)
     assert mounts is not None, "the container was not seen running"
     sources = {m["Source"] for m in mounts}
     private = str(agent["ed25519"]).removesuffix(".pub")
@@ -287,3 +294,28 @@ def test_literal_docker_run_from_the_readme(
     assert bundle.is_file()
     verified = kit("verify", str(bundle), "--allowed-signers", str(agent["allowed"]))
     assert verified.returncode == 0, verified.stdout + verified.stderr
+    # REPRO_KIT_HOST_OUTPUT: the summary and the next step name host paths, not /out/...
+    assert f"bundle: {bundle} (signed by" in proc.stdout and "/out/" not in proc.stdout
+    argv = _next_step(proc.stdout)
+    assert argv[:3] == ["repro-kit", "export", str(bundle)]
+    assert argv[-2:] == ["--allowed-signers", str(tmp_path / "runs" / "minilm.allowed_signers")]
+    _run_next_step(argv, tmp_path, hf)
+
+
+def _next_step(output: str) -> list[str]:
+    """The printed `next:` command, split as a shell splits it."""
+    import shlex
+
+    [line] = [ln for ln in output.splitlines() if ln.startswith("next: ")]
+    return shlex.split(line.removeprefix("next: "))
+
+
+def _run_next_step(argv: list[str], cwd: Path, hf: Path) -> None:
+    """Run the printed export on the host, as printed, with repro-kit on PATH."""
+    from tests.support import kit_env
+
+    env = {**kit_env(hf), "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    done = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    repo = Path(argv[argv.index("--results-repo") + 1])
+    assert list((cwd / repo / "results").glob("*/*/BIOSSES.json"))

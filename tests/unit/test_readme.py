@@ -82,3 +82,21 @@ def test_development_names_the_tiers_and_the_ci_budget():
     assert "REPRO_KIT_CI=1" in ci and "budget: 30 minutes" in ci
     for stage in ("unit", "e2e", "system"):
         assert f"stage {stage} " in ci, f".ci/run has no {stage} stage"
+
+
+def test_readme_and_kit_name_no_shared_folder():
+    """A user's clone has no ../shared: the README and the kit never point there."""
+    found = [
+        f"README.md:{n}" for n, line in enumerate(README.splitlines(), 1) if "../shared" in line
+    ]
+    for path in sorted((ROOT / "kit").rglob("*")):
+        if path.is_file() and path.suffix in {".py", ".json", ".md", ".txt", ".toml"}:
+            text = path.read_text(encoding="utf-8", errors="replace")
+            found += [f"{path.relative_to(ROOT)}:{n}" for n, ln in enumerate(text.splitlines(), 1)
+                      if "../shared" in ln]  # fmt: skip
+    assert not found, f"'../shared' named in: {found}"
+
+
+def test_readme_tells_how_to_put_repro_kit_on_path_and_write_allowed_signers():
+    assert "source .venv/bin/activate" in README
+    assert 'namespaces=\\"repro-kit\\" $(cat ~/.ssh/id_ed25519.pub)" > allowed_signers' in README

@@ -29,6 +29,7 @@ from kit.container.launch import (
     run_evaluate,
 )
 from kit.errors import ExitCode, KitError
+from kit.runfolder import HOST_PATHS_ENV as PATHS
 
 
 @pytest.fixture
@@ -117,8 +118,9 @@ def test_run_mounts_output_and_cache_and_records_the_image(tmp_path: Path) -> No
         Mount(hf.resolve(), CONTAINER_HF, read_only=True),
     ]
     assert spec.user == f"{os.getuid()}:{os.getgid()}" and not spec.gpus
-    env = {k: v for k, v in spec.environment.items() if k != CONTAINER_RECORD_ENV}
+    env = {k: v for k, v in spec.environment.items() if k not in (CONTAINER_RECORD_ENV, PATHS)}
     assert env == {"PYTHONUNBUFFERED": "1", "REPRO_KIT_IN_CONTAINER": "1"}
+    assert json.loads(spec.environment[PATHS]) == {CONTAINER_OUT: str(out.resolve())}  # host's
     record = json.loads((out / "run.json").read_text())["container"]
     assert record["image_id"] == image.id and record["network"] == "none"
     assert list(record["labels"]) == ["a", "b"] and record["hf_home_mounted_read_only"]
@@ -152,6 +154,11 @@ def test_signing_forwards_only_the_agent_socket_and_moves_the_bundle_out(tmp_pat
     assert Mount(pub.resolve(), CONTAINER_PUB, read_only=True) in spec.mounts
     assert spec.environment["SSH_AUTH_SOCK"] == CONTAINER_AGENT
     assert len(spec.mounts) == 3  # the run folder, the socket, the public key: nothing else
+    assert json.loads(spec.environment[PATHS]) == {  # what the run prints, as the host sees it
+        CONTAINER_OUT: str(out.resolve()),
+        f"{CONTAINER_OUT}/{INNER_BUNDLE}": str(dest.resolve()),
+        CONTAINER_PUB: str(pub.resolve()),
+    }
     assert dest.read_bytes() == b"bundle" and not (out / INNER_BUNDLE).exists()
     with pytest.raises(KitError) as e:  # no agent: refused before the container starts
         run_evaluate(RunRequest("repro-kit:cpu", output=out, bundle=dest, sign_pub=pub), print,
