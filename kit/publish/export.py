@@ -307,7 +307,7 @@ def plan_export(
     accepted = tuple(
         (n[: -len(".json")], d) for n, ds in drift.items() for d in ds if allow_drift and d.too_far
     )
-    versions = _mteb_versions(files, parsed)
+    versions = _mteb_versions(files, {n: _parsed(d) for n, d in files.items() if n in tasks})
     return ExportPlan(
         repo,
         folder,

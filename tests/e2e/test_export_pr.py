@@ -72,11 +72,11 @@ def _export(bundle: Path, repo: Path, *extra: str) -> tuple[int, str, str]:
     """``repro-kit export`` in-process: (exit code, stdout, stderr); an exception is a bug (1)."""
     args = ["export", str(bundle), "--results-repo", str(repo), "--allow-unsigned", *extra]
     result = CliRunner().invoke(cli, args, catch_exceptions=True)
-    code = result.exit_code
+    code, err = result.exit_code, result.stderr
     if result.exception is not None and not isinstance(result.exception, SystemExit):
-        code = result.exception.code if isinstance(result.exception, KitError) else 1
         assert isinstance(result.exception, KitError), repr(result.exception)
-    return code, result.stdout, result.stderr
+        code, err = result.exception.code, f"{err}repro-kit: error: {result.exception.message}\n"
+    return code, result.stdout, err
 
 
 def _files(bundle: Path) -> tuple[str, dict[str, bytes]]:
