@@ -334,7 +334,8 @@ def _meta_row(meta: Merged, where: str) -> RuleCheck:
         return RuleCheck("model meta", where, "fail", meta.reason, ExitCode.OUTPUT)
     if meta.action == "replaced":
         return RuleCheck("model meta", where, "allowed", f"replaced by request: {meta.reason}")
-    return RuleCheck("model meta", where, "pass", f"{meta.action}: the same content or new")
+    same = "new" if meta.action == "written" else "the same content (lists of names sorted)"
+    return RuleCheck("model meta", where, "pass", same)
 
 
 def _merge_files(
