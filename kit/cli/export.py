@@ -40,7 +40,16 @@ from kit.errors import ExitCode, KitError
 @click.option(
     "--overwrite",
     is_flag=True,
-    help="Replace an existing model_meta.json of other content (task files are always merged).",
+    help="Replace an existing model_meta.json of other content (model_meta.json only).",
+)
+@click.option(
+    "--base",
+    "base_ref",
+    metavar="REF",
+    help="Measure drift against the merge-base of REF and HEAD (default: origin/main, else main).",
+)
+@click.option(
+    "--all", "show_all", is_flag=True, help="With --check: rows of every file in the folder."
 )
 @click.option(
     "--revision",
@@ -64,29 +73,29 @@ def export(
     revision: str | None,
     model_card: Path | None,
     init_repo: bool,
+    base_ref: str | None,
+    show_all: bool,
 ) -> None:
     """Verify BUNDLE_FILE and merge its results into a checkout of MTEB's results repository.
 
-    Task files are merged per split and subset, run_settings.jsonl per task, split and subset;
-    model_meta.json is compared by content. The repository's rules are checked first.
+    A task file already holding the bundle's scores is left alone; only the subsets it lacks
+    are added. The repository's rules are checked first, against the pull request's base.
     """
-    from kit.cli.render import rules_table
     from kit.publish.export import plan_export, rules_failure, write_export
     from kit.verify.verified import require_verified
 
     verified = require_verified(bundle_file, policy, "refusing to export")
     make = _results_checkout(results_repo, init_repo, check)
     plan = plan_export(
-        verified, results_repo, overwrite=overwrite, revision=revision, allow_drift=allow_drift
+        verified,
+        results_repo,
+        overwrite=overwrite,
+        revision=revision,
+        allow_drift=allow_drift,
+        base_ref=base_ref,
     )
     if check:
-        rules_table(plan.rules)
-        for name, merged in plan.files:
-            click.echo(f"would be {merged.action:<9} {plan.folder / name}")
-        error = rules_failure(plan, written=True)
-        if error is not None:
-            raise error
-        click.echo(f"{len(plan.rules)} rule checks pass; nothing written (--check)", err=True)
+        _check(plan, show_all)
         return
     if make and rules_failure(plan, written=False) is None:
         from kit.publish.resultsrepo import init_checkout
@@ -102,12 +111,43 @@ def export(
     for item in done:
         click.echo(f"{item.action:<11} {item.path}")
     written = sum(item.action != "unchanged" for item in done)
-    click.echo(f"{written} of {len(done)} files written to {results_repo}", err=True)
+    click.echo(
+        f"{written} of {len(done)} files written to {results_repo}; drift measured against "
+        f"{plan.base}",
+        err=True,
+    )
+    _drift_lines(plan)
     versions = ", ".join(plan.mteb_versions) or "unknown"
     click.echo(
         f"result files written by mteb {versions} (the repository's CI runs mteb from git main)",
         err=True,
     )
+    _pr_lines(plan)
+
+
+def _check(plan: Any, show_all: bool) -> None:
+    """``--check``: the rule rows, what each file would become, then the first failure."""
+    from kit.cli.render import rules_table
+    from kit.publish.export import rules_failure
+
+    rows, hidden = plan.shown(show_all)
+    rules_table(rows)
+    for name, merged in plan.files:
+        click.echo(f"would be {merged.action:<9} {plan.folder / name}")
+    if hidden:
+        click.echo(f"{hidden} other files of the folder left alone (--all shows their rows)")
+    _drift_lines(plan)
+    error = rules_failure(plan, written=True)
+    if error is not None:
+        raise error
+    click.echo(
+        f"{len(plan.rules)} rule checks pass against {plan.base}; nothing written (--check)",
+        err=True,
+    )
+
+
+def _pr_lines(plan: Any) -> None:
+    """The lines for the pull-request description: the evidence and every accepted drift."""
     ev = plan.evidence
     signer = ev["signature"]
     if ev["signer_fingerprint"]:
@@ -120,6 +160,29 @@ def export(
         f"manifest sha256 {ev['manifest_sha256']}, signature {signer}",
         err=True,
     )
+    for task, d in plan.accepted:
+        click.echo(
+            f"for the pull-request description: {task} {d.split}/{d.subset} moves "
+            f"{d.old:.6f} -> {d.new:.6f} ({d.delta:+.6f}), accepted with --allow-drift; the "
+            "results repository's test_results_diff fails on it until maintainers accept it",
+            err=True,
+        )
+
+
+def _drift_lines(plan: Any) -> None:
+    """One line per accepted drift (stderr), and what the repository's CI makes of it."""
+    for task, d in plan.accepted:
+        click.echo(
+            f"accepted drift: {task} {d.split}/{d.subset} {d.old:.6f} -> {d.new:.6f} "
+            f"({d.delta:+.6f}, over 0.001)",
+            err=True,
+        )
+    if plan.accepted:
+        click.echo(
+            "the results repository's CI (test_results_diff) refuses a main score moved by more "
+            "than 0.001 unless its maintainers accept it",
+            err=True,
+        )
 
 
 def _results_checkout(repo: Path, init: bool, check: bool) -> bool:

@@ -5,8 +5,9 @@
 never fails on them. ``init_repository`` makes a new repository (a results checkout for
 ``export --init``). ``code_state`` records the training code of a model (``evaluate --code
 DIR``): remote URLs (credentials removed), commit, branch, whether the tree is dirty and a
-hash of the difference when it is; a folder
-that is no git repository is a usage error there.
+hash of the difference when it is; a folder that is no git repository is a usage error there.
+``commit_of``, ``merge_base`` and ``file_at`` read a results checkout's history (export
+measures drift against its pull request's base).
 """
 
 from __future__ import annotations
@@ -134,3 +135,23 @@ def init_repository(path: Path) -> None:
     if proc.returncode != 0:
         why = proc.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or ["git failed"]
         raise KitError(f"git init {path}: {why[0]}", ExitCode.OUTPUT)
+
+
+def commit_of(root: Path, ref: str) -> str | None:
+    """The commit ``ref`` names in ``root``'s repository (full hex), or None."""
+    return _git(root, "rev-parse", "--verify", "-q", f"{ref}^{{commit}}") or None
+
+
+def merge_base(root: Path, ref: str, other: str = "HEAD") -> str | None:
+    """``git merge-base REF OTHER`` in ``root``'s repository, or None (no common commit)."""
+    return _git(root, "merge-base", ref, other) or None
+
+
+def in_work_tree(root: Path) -> bool:
+    """Whether ``root`` is inside a git working tree."""
+    return _git(root, "rev-parse", "--is-inside-work-tree") == "true"
+
+
+def file_at(root: Path, commit: str, relpath: str) -> bytes | None:
+    """A file's bytes at ``commit``, its path relative to ``root``; None where it is absent."""
+    return _git_bytes(root, "cat-file", "blob", f"{commit}:./{relpath}")

@@ -2,19 +2,20 @@
 
 Layout (github.com/embeddings-benchmark/results, as mteb's ``ResultCache`` reads it)::
 
-    results/<org__model>/<revision>/<Task>.json        mteb's result files (merged, as mteb does)
+    results/<org__model>/<revision>/<Task>.json        mteb's result files (as mteb's submit:
+                                                       left alone, or the subsets added)
     results/<org__model>/<revision>/model_meta.json    the model's metadata (canonical form)
     results/<org__model>/<revision>/run_settings.jsonl mteb's run settings (merged by task,
                                                        split and subset), when the bundle has them
 
 ``plan_export`` reads the checkout, merges (``repomerge``) and applies the repository's rules
-(``reporules``); ``write_export`` writes all changed files or none.
+(``reporules``) against the pull request's base (``repobase``); ``write_export`` writes all
+changed files or none.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -22,13 +23,17 @@ from typing import Any
 from kit.bundle.jsonread import parse
 from kit.errors import ExitCode, KitError
 from kit.fsio import sha256_bytes, write_all_or_none
+from kit.publish.repobase import resolve_base
 from kit.publish.repomerge import (
+    Drift,
     Merged,
+    drifts,
     merge_model_meta,
     merge_run_settings,
     merge_task_file,
 )
 from kit.publish.reporules import Layout, RuleCheck, check_rules
+from kit.publish.uploadrev import upload_revision
 from kit.runfolder import (
     MODEL_META,
     MTEB_ENTRY,
@@ -160,58 +165,6 @@ def _read_existing(path: Path) -> bytes | None:
         raise KitError(f"cannot read {path}: {e.strerror or e}", ExitCode.OUTPUT) from None
 
 
-_SHA = re.compile(r"^[0-9a-f]{40}$")
-
-
-def upload_revision(
-    manifest: dict[str, Any], run: dict[str, Any], revision: str | None
-) -> str | None:
-    """The hub revision a local-model bundle is exported under, checked by content digest.
-
-    A local folder has no revision; its results go to the results repository under the
-    revision of its hub upload, and only if the cached snapshot of that revision holds the
-    same files (the bundle's model digest). Registered and hub models keep their own.
-    """
-    from kit.evaluate.model.identity import digest_folder
-    from kit.machine.hfcache import snapshot_folder
-    from kit.runfolder import files_from_record, first_difference
-
-    model = manifest["model"]
-    if model.get("source") != "local":
-        if revision is not None and revision != model["revision"]:
-            raise KitError(
-                f"--revision {revision}: the bundle evaluated {model['name']} at "
-                f"{model['revision']}; --revision is for local-model bundles",
-                ExitCode.USAGE,
-            )
-        return None
-    if revision is None:
-        raise KitError(
-            f"this bundle evaluated a local folder; upload it ({model['name']}) and give the "
-            "upload's commit: --revision SHA (checked against the bundle's model digest)",
-            ExitCode.USAGE,
-        )
-    if not _SHA.match(revision):
-        raise KitError(f"--revision {revision!r} is not a 40-hex commit", ExitCode.USAGE)
-    snap = snapshot_folder(model["name"], revision)
-    if snap is None:
-        raise KitError(
-            f"{model['name']}@{revision} is not in the local HF cache; fetch it first: "
-            f"repro-kit prefetch {model['name']} --revision {revision}",
-            ExitCode.DATA_MISSING,
-        )
-    here = digest_folder(snap)
-    if here.digest != model.get("digest"):
-        recorded = (run.get("model") or {}).get("files") or []
-        what = first_difference(files_from_record(recorded), here.files)
-        raise KitError(
-            f"{model['name']}@{revision[:12]} holds other files than the evaluated folder "
-            f"(digest {here.digest}, bundle {model.get('digest')}: {what}); refusing to export",
-            ExitCode.MODEL_DIGEST,
-        )
-    return revision
-
-
 def _rebind(folder: PurePosixPath, files: dict[str, bytes], revision: str) -> PurePosixPath:
     """Move the files to ``<org__model>/<revision>``; model_meta.json names the revision."""
     if MODEL_META in files:
@@ -252,9 +205,21 @@ class ExportPlan:
     rules: tuple[RuleCheck, ...]
     mteb_versions: tuple[str, ...]  # mteb versions that wrote the exported result files
     evidence: dict[str, Any]  # signature evidence for the pull-request description
+    base: str = ""  # what drift and "nothing removed" are measured against
+    accepted: tuple[tuple[str, Drift], ...] = ()  # (task, drift) accepted by request
 
     def failures(self) -> list[RuleCheck]:
         return [r for r in self.rules if r.failed]
+
+    def shown(self, everything: bool = False) -> tuple[list[RuleCheck], int]:
+        """The rule rows of the files the export touches (and every row that is not a plain
+        pass), and how many other files of the folder it leaves alone."""
+        if everything:
+            return list(self.rules), 0
+        mine = {(self.folder / name).as_posix() for name, _ in self.files}
+        rows = [r for r in self.rules if r.file in mine or r.status != "pass"]
+        hidden = {r.file for r in self.rules} - {r.file for r in rows}
+        return rows, len(hidden)
 
 
 def _evidence(bundle: VerifiedBundle) -> dict[str, Any]:
@@ -268,24 +233,10 @@ def _evidence(bundle: VerifiedBundle) -> dict[str, Any]:
     }
 
 
-def plan_export(
-    bundle: VerifiedBundle,
-    repo: Path,
-    *,
-    overwrite: bool = False,
-    revision: str | None = None,
-    allow_drift: bool = False,
-) -> ExportPlan:
-    """Merge a verified bundle's files with the checkout's, and apply the repository's rules.
-
-    Reads only. Task files and run_settings.jsonl are merged as mteb merges them
-    (``kit.publish.repomerge``); model_meta.json of other content is refused (OUTPUT) unless
-    ``overwrite``. A local-model bundle needs ``revision``, its hub upload's commit, whose
-    cached snapshot must have the bundle's model digest (``upload_revision``).
-    """
-    repo = Path(repo)
-    if repo.exists() and not repo.is_dir():
-        raise KitError(f"{repo} is not a folder", ExitCode.OUTPUT)
+def _bundle_files(
+    bundle: VerifiedBundle, revision: str | None
+) -> tuple[PurePosixPath, dict[str, bytes]]:
+    """The revision folder and the files the export brings (model_meta.json made if absent)."""
     manifest = bundle.manifest
     bound = upload_revision(manifest, bundle.run, revision)
     folder, files = export_files(manifest, dict(bundle.members))
@@ -296,7 +247,32 @@ def plan_export(
         files[MODEL_META] = mteb_model_meta(
             manifest["model"]["name"], manifest["model"]["revision"], device
         )
-    planned, old = _merge_files(repo / folder, files, overwrite)
+    return folder, files
+
+
+def plan_export(
+    bundle: VerifiedBundle,
+    repo: Path,
+    *,
+    overwrite: bool = False,
+    revision: str | None = None,
+    allow_drift: bool = False,
+    base_ref: str | None = None,
+) -> ExportPlan:
+    """Merge a verified bundle's files with the checkout's, and apply the repository's rules.
+
+    Reads only. Task files are left alone, added to or replaced per (split, subset) as mteb's
+    submit does, run_settings.jsonl follows them (``kit.publish.repomerge``); model_meta.json
+    of other content is refused (OUTPUT, a rule row) unless ``overwrite``. Drift and "nothing
+    removed" are measured against the pull request's base (``kit.publish.repobase``). A
+    local-model bundle needs ``revision``, its hub upload's commit (``upload_revision``).
+    """
+    repo = Path(repo)
+    if repo.exists() and not repo.is_dir():
+        raise KitError(f"{repo} is not a folder", ExitCode.OUTPUT)
+    base = resolve_base(repo, base_ref)
+    folder, files = _bundle_files(bundle, revision)
+    planned = _merge_files(repo / folder, folder, files, overwrite)
     final = {n: m.data for n, m in planned.items()}
     for name in _task_files(repo / folder):
         if name not in final:
@@ -307,49 +283,82 @@ def plan_export(
         if d.is_dir() and d.name != folder.name and not d.name.startswith(".")
     }
     parsed = {n: _parsed(d) for n, d in final.items() if n.endswith(".json")}
+    tasks = [n for n in planned if n not in _LAST]
+    at_base = {n: d for n in tasks for d in [base.read(folder / n)] if d is not None}
+    old_parsed = {n: _parsed(d) for n, d in at_base.items()}
+    drift = {n: _drift(old_parsed.get(n), parsed[n], planned[n], base.short) for n in tasks}
     layout = Layout(
         folder=folder,
         meta=parsed.get(MODEL_META) or {},
         files=final,
         other_revisions=others,
-        old={n: d for n, d in old.items() if planned[n].action != "unchanged"},
+        old=at_base,
         parsed=parsed,
-        old_parsed={n: _parsed(d) for n, d in old.items() if n.endswith(".json")},
-        drift={n: m.drift for n, m in planned.items() if m.drift},
+        old_parsed=old_parsed,
+        drift={n: d for n, d in drift.items() if d},
     )
     rules = check_rules(
         layout,
-        registered=_registered(manifest["model"]["name"]),
+        registered=_registered(bundle.manifest["model"]["name"]),
         new_model_entry=MTEB_ENTRY in bundle.members,
         allow_drift=allow_drift,
     )
-    versions = _mteb_versions(files, parsed)
+    meta_row = _meta_row(planned[MODEL_META], (folder / MODEL_META).as_posix())
+    accepted = tuple(
+        (n[: -len(".json")], d) for n, ds in drift.items() for d in ds if allow_drift and d.too_far
+    )
+    versions = _mteb_versions(files, {n: _parsed(d) for n, d in files.items() if n in tasks})
     return ExportPlan(
-        repo, folder, tuple(planned.items()), tuple(rules), versions, _evidence(bundle)
+        repo,
+        folder,
+        tuple(planned.items()),
+        (meta_row, *rules),
+        versions,
+        _evidence(bundle),
+        base.label,
+        accepted,
     )
 
 
+def _drift(old: Any, new: Any, merged: Merged, base: str) -> tuple[Drift, ...]:
+    """Main scores against the base (as the repository's test_results_diff), and the checkout's
+    scores the export replaces where the base has none of them."""
+    moved = list(drifts(old, new, base)) if old is not None else []
+    seen = {(d.split, d.subset) for d in moved}
+    return (*moved, *(d for d in merged.drift if (d.split, d.subset) not in seen))
+
+
+def _meta_row(meta: Merged, where: str) -> RuleCheck:
+    """model_meta.json of other content: the kit's own refusal, one row of the table."""
+    if meta.action == "refused":
+        return RuleCheck("model meta", where, "fail", meta.reason, ExitCode.OUTPUT)
+    if meta.action == "replaced":
+        return RuleCheck("model meta", where, "allowed", f"replaced by request: {meta.reason}")
+    same = "new" if meta.action == "written" else "the same content (lists of names sorted)"
+    return RuleCheck("model meta", where, "pass", same)
+
+
 def _merge_files(
-    where: Path, files: dict[str, bytes], overwrite: bool
-) -> tuple[dict[str, Merged], dict[str, bytes]]:
-    """Each bundle file merged with the one at ``where`` (model_meta.json and
-    run_settings.jsonl last); also the checkout's bytes of the files it already had."""
-    order = sorted(files, key=lambda n: (_LAST.index(n) + 1 if n in _LAST else 0, n))
-    planned: dict[str, Merged] = {}
-    old: dict[str, bytes] = {}
-    for name in order:
-        before = _read_existing(where / name)
-        if before is not None:
-            old[name] = before
-        if name == MODEL_META:
-            planned[name] = merge_model_meta(
-                before, files[name], overwrite, (where / name).as_posix()
-            )
-        elif name == RUN_SETTINGS:
-            planned[name] = merge_run_settings(before, files[name])
-        else:
-            planned[name] = merge_task_file(before, files[name], name)
-    return planned, old
+    where: Path, folder: PurePosixPath, files: dict[str, bytes], overwrite: bool
+) -> dict[str, Merged]:
+    """Each bundle file merged with the one at ``where``: task files first, then
+    run_settings.jsonl (only the scores they take) and model_meta.json."""
+    planned = {
+        name: merge_task_file(_read_existing(where / name), files[name], name)
+        for name in sorted(n for n in files if n not in _LAST)
+    }
+    if RUN_SETTINGS in files:
+        keep = {(n[: -len(".json")], *key) for n, m in planned.items() for key in m.taken}
+        merged = merge_run_settings(_read_existing(where / RUN_SETTINGS), files[RUN_SETTINGS], keep)
+        if merged is not None:
+            planned[RUN_SETTINGS] = merged
+    planned[MODEL_META] = merge_model_meta(
+        _read_existing(where / MODEL_META),
+        files[MODEL_META],
+        overwrite,
+        (folder / MODEL_META).as_posix(),
+    )
+    return planned
 
 
 def _mteb_versions(files: dict[str, bytes], parsed: dict[str, Any]) -> tuple[str, ...]:
@@ -372,6 +381,10 @@ def rules_failure(plan: ExportPlan, written: bool) -> KitError | None:
     first = bad[0]
     more = f" (+{len(bad) - 1} more)" if len(bad) > 1 else ""
     tail = "" if written else "; nothing written"
+    if first.code == ExitCode.OUTPUT:
+        return KitError(
+            f"{first.reason} (pass --overwrite to replace model_meta.json){more}{tail}", first.code
+        )
     hint = " (pass --allow-drift to accept it)" if first.code == ExitCode.DRIFT else ""
     return KitError(
         f"results-repository rule {first.rule!r} fails for {first.file}: {first.reason}"
@@ -386,7 +399,9 @@ def write_export(plan: ExportPlan) -> list[Exported]:
     if error is not None:
         raise error
     changed = {
-        plan.repo / plan.folder / n: m.data for n, m in plan.files if m.action != "unchanged"
+        plan.repo / plan.folder / n: m.data
+        for n, m in plan.files
+        if m.action not in {"unchanged", "refused"}
     }
     try:
         write_all_or_none(changed)
@@ -404,9 +419,15 @@ def export_bundle(
     overwrite: bool = False,
     revision: str | None = None,
     allow_drift: bool = False,
+    base_ref: str | None = None,
 ) -> list[Exported]:
     """``plan_export`` then ``write_export``: merge a verified bundle into ``repo``."""
     plan = plan_export(
-        bundle, repo, overwrite=overwrite, revision=revision, allow_drift=allow_drift
+        bundle,
+        repo,
+        overwrite=overwrite,
+        revision=revision,
+        allow_drift=allow_drift,
+        base_ref=base_ref,
     )
     return write_export(plan)

@@ -205,7 +205,8 @@ def drift(layout: Layout, allow_drift: bool) -> list[RuleCheck]:
     for name, moved in sorted(layout.drift.items()):
         where = (layout.folder / name).as_posix()
         for d in moved:
-            what = f"{d.split}/{d.subset}: {d.old:.6f} -> {d.new:.6f} ({d.delta:+.6f})"
+            against = f" against {d.against}" if d.against else ""
+            what = f"{d.split}/{d.subset}: {d.old:.6f} -> {d.new:.6f} ({d.delta:+.6f}{against})"
             if not d.too_far:
                 out.append(_ok("drift", where, f"{what}, within {DRIFT_LIMIT}"))
             elif allow_drift:

@@ -176,6 +176,9 @@ def test_merge_task_file_without_mteb_when_nothing_is_new() -> None:
     already = json.dumps({**STS, "evaluation_time": 9.0}).encode()  # same scores, other bytes
     kept = merge_task_file(already, new, "STS12.json")  # no second sum of evaluation times
     assert (kept.action, kept.data, kept.drift) == ("unchanged", already, ())
+    near = result("STS12", ("test", "default", 0.5 + DRIFT_LIMIT / 2, ["eng-Latn"]))
+    older = json.dumps(near).encode()  # an older run within the bound: left alone, as mteb's submit
+    assert merge_task_file(older, new, "STS12.json") == kept.__class__(older, "unchanged")
     with pytest.raises(KitError) as e:
         merge_task_file(b'{"scores": ', new, "STS12.json")
     assert e.value.code == ExitCode.EXPORT_RULES and "in the repository" in e.value.message
@@ -196,9 +199,9 @@ def test_model_meta_is_canonical_and_other_content_needs_replace() -> None:
     assert merge_model_meta(None, a, False, "m").action == "written"
     assert merge_model_meta(b, a, False, "m").action == "unchanged"
     other = json.dumps({"name": NAME, "training_datasets": ["a"], "n": 2}).encode()
-    with pytest.raises(KitError) as e:
-        merge_model_meta(other, a, False, "results/x/model_meta.json")
-    assert e.value.code == ExitCode.OUTPUT and "(training_datasets differs)" in e.value.message
-    assert "--overwrite" in e.value.message
+    refused = merge_model_meta(other, a, False, "results/x/model_meta.json")  # a rule row (7)
+    assert (refused.action, refused.data) == ("refused", other)
+    assert "results/x/model_meta.json exists with other content" in refused.reason
+    assert "(training_datasets differs)" in refused.reason
     replaced = merge_model_meta(other, a, True, "m")
     assert (replaced.action, replaced.data) == ("replaced", canonical_meta(a))
