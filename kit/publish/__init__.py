@@ -2,9 +2,10 @@
 
 ``report`` (the report model: scores, reference, verdict, signer, environment), ``html`` and
 ``markdown`` (its two renderings), ``export`` (mteb's files into a results checkout),
-``merge`` (shard bundles into the bundle of one whole run). mteb is imported only in
-``export`` (model metadata, its registry), ``repomerge`` (mteb's result merge) and
-``model_card`` (mteb's model card), late, inside functions.
+``merge`` (shard bundles into the bundle of one whole run), ``within_merge`` (within-task
+shards: the plan check and the reduce, through ``kit.evaluate.shard.mapreduce``).
+mteb is imported only in ``export`` (model metadata, its registry), ``repomerge`` (mteb's
+result merge) and ``model_card`` (mteb's model card), late, inside functions.
 Layer 3: may import ``kit.verify`` and the layers below; never its sibling ``kit.rerun``, nor
 ``kit.cli``. Printing and option parsing stay in the CLI.
 """
