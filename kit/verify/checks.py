@@ -336,6 +336,9 @@ def _check_scores(
             ExitCode.SCORES,
         )
         return None
+    if not agg["n_tasks"]:  # a within-task shard that only mapped split tasks
+        report.add("aggregates", True, "no scored task (split tasks are scored by the merge)")
+        return tasks
     report.add(
         "aggregates",
         True,
