@@ -378,7 +378,11 @@ def _check_complete(report: VerifyReport, manifest: dict[str, Any], allow_partia
     """A partial bundle (a task or the run not complete) fails unless partial ones are allowed."""
     partial = manifest.get("partial")
     if partial is None:
-        return report.add("complete", True, f"all {len(manifest['tasks'])} tasks complete")
+        n = len(manifest["tasks"])
+        mapped = len(manifest["tasks_requested"]) - n  # a within-task shard's split tasks
+        return report.add(
+            "complete", True, f"all {n} tasks complete" + (f", {mapped} mapped" if mapped else "")
+        )
     left = ", ".join(f"{t['name']} {t['status']}" for t in partial["tasks"]) or "no task"
     what = (
         f"partial bundle: run {partial['status']}; {left}; "
