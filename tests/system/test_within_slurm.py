@@ -161,10 +161,21 @@ def array(caches: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -
     merge_id = re.search(r"^merge job (\d+) after it", proc.stdout, re.M).group(1)
     try:
         _wait(array_id, merge_id)
+        # read now: Slurm forgets a finished job within minutes (MinJobAge), before the
+        # unsharded run below has ended
+        states = {r["ArrayTaskId"]: r for r in _state(array_id)}
+        (merge,) = _state(merge_id)
     finally:
         subprocess.run(["scancel", array_id, merge_id], capture_output=True)
     print(f"within-task array (3 shards) + merge: {time.monotonic() - t0:.0f} s")
-    return {"dir": d, "out": d / "out", "array": array_id, "merge": merge_id}
+    return {
+        "dir": d,
+        "out": d / "out",
+        "array": array_id,
+        "merge": merge_id,
+        "states": states,
+        "merge_state": merge,
+    }
 
 
 def _result(where: Path, task: str) -> dict:
@@ -179,9 +190,9 @@ def test_array_and_merge_equal_the_unsharded_run_bit_for_bit(
     array: dict, reference: Path, caches: tuple[Path, Path]
 ) -> None:
     d, out = array["dir"], array["out"]
-    shards = {r["ArrayTaskId"]: r for r in _state(array["array"])}
+    shards, merge = array["states"], array["merge_state"]
+    assert sorted(shards) == ["0", "1", "2"]
     assert all(r["JobState"] == "COMPLETED" for r in shards.values()), shards
-    (merge,) = _state(array["merge"])
     log = (d / f"repro-kit-merge-{array['merge']}.log").read_text()
     assert merge["JobState"] == "COMPLETED", log
     for i in range(SHARDS):
