@@ -5,6 +5,8 @@ A run folder (``repro-kit evaluate -o OUT``) and a bundle hold::
     run.json                  the command, options, per-task status/score/timing, provenance
     environment.json          hardware, software and settings
     mteb_model_meta.py        a new model's ModelMeta(...) entry for mteb's registry
+    within/                   a within-task shard's index of the batches it stored
+                              (kit/bundle/within.py; a merged bundle: shards/<I>/within/)
     results/<org__name>/<revision>/<Task>.json, model_meta.json, run_settings.jsonl
     .staging/                 mteb's working cache while a task runs (run folder only)
 
@@ -44,6 +46,8 @@ MODEL_META = "model_meta.json"
 RUN_SETTINGS = "run_settings.jsonl"
 RESULTS = "results"
 STAGING = ".staging"
+WITHIN = "within"
+SHARDS = "shards"
 NO_REVISION = "no_revision_available"
 
 RUN_FORMAT = "repro-kit/run"

@@ -3,7 +3,9 @@
 ``archive`` (deterministic tar.gz writing, bounded in-memory reading), ``jsonread`` (the
 strict JSON reader), ``records`` (a bundle's members, each parsed once), ``manifest`` (the
 manifest built from a run folder or from parsed records: plain data in, plain data out),
-``scores`` (task scores and benchmark means from mteb's raw files), ``schemas/`` (the JSON
+``scores`` (task scores and benchmark means from mteb's raw files), ``within`` (a
+within-task shard's index of its stored batches, and whether shards hold every batch once),
+``schemas/`` (the JSON
 Schemas), ``write`` (``write_bundle``, ``add_signature``; signing arrives as a ``Signer``
 callable). Layer 1: may import only ``kit.errors``, ``kit.fsio``, ``kit.runfolder`` and
 ``kit.__version__``; no SSH code, no mteb.

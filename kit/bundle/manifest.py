@@ -10,10 +10,12 @@ from kit import __version__
 from kit.bundle import schemas
 from kit.bundle.jsonread import JsonRefused, parse
 from kit.bundle.scores import ScoreError, aggregates, task_scores
+from kit.bundle.within import is_within_shard
 from kit.errors import ExitCode, KitError
 from kit.fsio import dumps_json, sha256_bytes
-from kit.runfolder import ENVIRONMENT, MTEB_ENTRY, RESULT_EXTRAS, RUN
+from kit.runfolder import ENVIRONMENT, MTEB_ENTRY, RESULT_EXTRAS, RUN, WITHIN
 
+MAPPED = "mapped"  # a split task's status in a within-task shard (kit/bundle/within.py)
 MANIFEST_FORMAT = "repro-kit/bundle"
 MANIFEST_FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -81,15 +83,21 @@ def collect_run_files(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any], di
             members[(results_dir / extra).as_posix()] = path.read_bytes()
     if run.get("model_source") in ("local", "hub") and (run_dir / MTEB_ENTRY).is_file():
         members[MTEB_ENTRY] = (run_dir / MTEB_ENTRY).read_bytes()
+    if is_within_shard(run):  # the index binding the batches this shard stored
+        for path in sorted((run_dir / WITHIN).rglob("*")):
+            if path.is_file():
+                members[path.relative_to(run_dir).as_posix()] = path.read_bytes()
     return run, env, members
 
 
 def partial_marking(run: dict[str, Any]) -> dict[str, Any] | None:
     """The manifest's ``partial`` object: the run's status and every task not complete.
 
-    None when the run and all its tasks are complete.
+    A within-task shard's split task is done when it is ``mapped`` (its batches are stored).
+
+        None when the run and all its tasks are complete.
     """
-    left = [t for t in run["tasks"] if t["status"] != "complete"]
+    left = [t for t in run["tasks"] if t["status"] not in ("complete", MAPPED)]
     if run["status"] == "complete" and not left:
         return None
     tasks = []

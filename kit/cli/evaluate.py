@@ -31,7 +31,6 @@ from kit.evaluate.options import DEFAULT_MODEL, DEFAULT_TASKS, EvalOptions
 
 if TYPE_CHECKING:
     from kit.evaluate.record import RunRecord
-    from kit.evaluate.shard.plan import ShardSpec
 
 FULL_BENCHMARK_HINT = (
     'Full benchmark: repro-kit evaluate MODEL --benchmark "MTEB(eng, v2)" (41 tasks, hours on a '
@@ -66,7 +65,7 @@ def evaluate(
     --sign or $REPRO_KIT_SIGNING_KEY) and verifying it.
     """
     selection = tasks.select(model.model)
-    opts = _eval_options(model, selection, run, shard.spec(os.environ), new_model, quiet or as_json)
+    opts = _eval_options(model, selection, run, shard, new_model, quiet or as_json)
     if selection.default_job and not as_json:
         click.echo(f"repro-kit: default job: {DEFAULT_MODEL} on STSBenchmark", err=True)
     out, rec, failure = _run(opts, new_model.model_name, partial_ok=bundle.write)
@@ -96,12 +95,13 @@ def _eval_options(
     model: ModelChoice,
     selection: TaskSelection,
     run: RunChoice,
-    shard: ShardSpec | None,
+    shard_choice: ShardChoice,
     new_model: NewModelInfo,
     quiet: bool,
 ) -> EvalOptions:
     """The core's options; goes offline and views a read-only HF cache first (before mteb and
     datasets read HF_HOME)."""
+    shard = shard_choice.spec(os.environ)
     offline = run.offline or env_offline()
     if offline:
         go_offline()
@@ -126,6 +126,8 @@ def _eval_options(
         hf_cache=hf_view,
         command=["repro-kit", *sys.argv[1:]],
         shard=shard,
+        within_tasks=shard is not None and shard_choice.within_tasks,
+        store=shard_choice.store.absolute() if shard_choice.store else None,
         model_name=new_model.model_name,
         code=new_model.code,
         allow_dirty=new_model.allow_dirty,

@@ -2,8 +2,9 @@
 
 In the style of ``kit.cli.options.trust_options``: ``model_options`` (MODEL, --revision) passes
 ``model``, ``task_options`` (--benchmark, --tasks) ``tasks``, ``run_options`` (--output, the
-encode settings, --offline, --overwrite, --allow-revision-mismatch) ``run``, ``shard_options``
-``shard``, ``new_model_options`` (--model-name, --code, --allow-dirty, --release-date,
+encode settings, --offline, --overwrite, --allow-revision-mismatch) ``run``,
+``shard_options`` (--shard, --shard-count, --within-tasks, --store) ``shard``,
+``new_model_options`` (--model-name, --code, --allow-dirty, --release-date,
 --training-datasets) ``new_model``, ``bundle_options`` (--bundle, --no-bundle, --sign,
 --passphrase-env, --no-sign, --allow-unsigned) ``bundle``. The decorators are stacked in the
 order of ``--help``.
@@ -194,11 +195,21 @@ class ShardChoice:
 
     shard: str | None
     shard_count: int | None
+    within_tasks: bool = False
+    store: Path | None = None
 
     def spec(self, env: Mapping[str, str]) -> ShardSpec | None:
         """The shard to run (``auto``: from ``env``); None for an unsharded run."""
         from kit.evaluate.shard.plan import resolve_spec
 
+        if self.within_tasks and self.shard is None:
+            raise KitError("--within-tasks goes with --shard I/N or --shard auto", ExitCode.USAGE)
+        if self.within_tasks != (self.store is not None):
+            raise KitError(
+                "--within-tasks and --store DIR go together (the shared folder where each "
+                "shard stores its batches)",
+                ExitCode.USAGE,
+            )
         return resolve_spec(self.shard, self.shard_count, env)
 
 
@@ -221,6 +232,17 @@ def shard_options(fn: F) -> F:
                 type=click.IntRange(min=1),
                 help="N for --shard auto when the environment lacks it (Kubernetes: the Job's "
                 "completions).",
+            ),
+            click.option(
+                "--within-tasks",
+                is_flag=True,
+                help="Also split the largest tasks inside themselves: every shard computes its "
+                "share of their encoder batches into --store; `repro-kit merge` scores them.",
+            ),
+            click.option(
+                "--store",
+                type=click.Path(path_type=Path),
+                help="With --within-tasks: the shared folder where each shard stores its batches.",
             ),
         ],
     )

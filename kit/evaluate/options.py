@@ -45,6 +45,8 @@ class EvalOptions:
     command: list[str] = field(default_factory=list)
     hf_cache: dict[str, str] | None = None  # a read-only HF_HOME seen through a writable view
     shard: ShardSpec | None = None  # run only this shard of the tasks (kit/evaluate/shard/)
+    within_tasks: bool = False  # split the largest tasks by the encoder's batches (shard/)
+    store: Path | None = None  # where a within-task shard appends its batches
     model_name: str | None = None  # ORG/NAME of a local folder in results layouts
     code: Path | None = None  # the git repository of the training code (recorded)
     allow_dirty: bool = False  # accept (and record) uncommitted changes in ``code``
@@ -62,6 +64,7 @@ class EvalOptions:
         d["training_datasets"] = list(self.training_datasets)
         d["output"] = str(self.output) if self.output else None
         d["code"] = str(self.code) if self.code else None
+        d["store"] = str(self.store) if self.store else None
         d.pop("command")
         d.pop("quiet")
         d.pop("inner_progress")

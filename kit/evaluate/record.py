@@ -2,7 +2,8 @@
 
 ``RunRecord.start`` makes the record of a fresh or resumed run (``previous``: the record the
 folder holds); the runner then goes through ``add_task``, ``model_loaded``, ``seeds_set``,
-``task_started`` / ``task_dataset`` / ``task_prompts`` / ``task_failed`` / ``task_done``, and
+``task_started`` / ``task_dataset`` / ``task_prompts`` / ``task_failed`` / ``task_done`` (a
+within-task shard's split task: ``task_mapped``), and
 ends with ``finish``, or ``interrupted`` / ``failed`` (``kit.evaluate.faults.record_fault``
 says which). ``save`` writes it as canonical JSON (kit/bundle/schemas/run.schema.json is its
 schema); ``load`` reads it back. A re-run's folder adds what it reviewed (``attach_review``).
@@ -26,6 +27,7 @@ from kit.evaluate.options import EvalOptions
 from kit.fsio import atomic_write_json
 from kit.runfolder import RUN, RUN_FORMAT, RUN_FORMAT_VERSION, result_file
 
+MAPPED = "mapped"  # a split task's status in a within-task shard (its batches are stored)
 REVIEW = "review"  # the key a re-run's record adds (what it reviewed and found)
 _REVISION_OVERRIDE = "allow_revision_mismatch: loaded dataset revisions may differ from mteb's pins"
 
@@ -239,13 +241,14 @@ class RunRecord:
     def add_task(self, task: TaskInfo, done: bool) -> None:
         """List a task: a done one keeps what the previous record says of it, else pending."""
         entry = dict(self._previous_tasks.get(task.name, {})) if done else {}
+        mapped = done and entry.get("status") == MAPPED
         entry.update(
             name=task.name,
             type=task.type,
             main_metric=task.main_metric,
             eval_splits=list(task.eval_splits),
             mteb_task_seed=task.mteb_task_seed,
-            status="complete" if done else "pending",
+            status=MAPPED if mapped else "complete" if done else "pending",
             result_file=result_file(self._data["results_dir"], task.name),
         )
         entry.setdefault("dataset", None)
@@ -269,6 +272,17 @@ class RunRecord:
 
     def task_prompts(self, name: str, prompts: Mapping[str, Any]) -> None:
         self._by_name[name]["prompts"] = dict(prompts)
+
+    def was_mapped(self, name: str) -> bool:
+        """Whether the record resumed holds ``name`` as mapped (a within-task shard's part)."""
+        return self._previous_tasks.get(name, {}).get("status") == MAPPED
+
+    def task_mapped(self, name: str, within: Mapping[str, Any], duration_seconds: float) -> None:
+        """A split task's batches of this shard are computed and stored (no score here)."""
+        entry = self._by_name[name]
+        entry.update(status=MAPPED, within=dict(within), duration_seconds=duration_seconds,
+                     finished_at=now())  # fmt: skip
+        entry.pop("error", None)
 
     def task_failed(self, name: str, message: str) -> None:
         self._by_name[name].update(status="failed", error=message)

@@ -222,7 +222,13 @@ def run_evaluation(
         opts, resolved, results=folders.results, model_source=source.kind,
         mteb_version=mt.mteb_version(), previous=previous, shard=shard, code=code,
     )  # fmt: skip
-    done = [mt.result_complete(folders.final / f"{t.metadata.name}.json", t) for t in tasks]
+    split = set((shard or {}).get("split") or ())
+    done = [
+        record.was_mapped(t.metadata.name)
+        if t.metadata.name in split
+        else mt.result_complete(folders.final / f"{t.metadata.name}.json", t)
+        for t in tasks
+    ]
     for task, task_done in zip(tasks, done, strict=True):
         record.add_task(_task_info(task), task_done)
     atomic_write_json(out / ENVIRONMENT, environment())
@@ -237,7 +243,7 @@ def run_evaluation(
         if pending:
             model = _load_model(source, opts, resolved.device, record, out, wrap_model)
         record.seeds_set(mt.set_seeds(opts.seed))
-        _run_pending(pending, model, record, opts, folders, reporter)
+        _run_pending(pending, model, record, opts, folders, reporter, split)
     except BaseException as exc:
         faults.record_fault(record, exc)
         record.save(out)
@@ -260,7 +266,10 @@ def _select_tasks(opts: EvalOptions) -> tuple[list[Any], dict[str, Any] | None]:
     from kit.evaluate.shard.cost import task_costs
     from kit.evaluate.shard.plan import plan
 
-    shard = plan([t.metadata.name for t in tasks], task_costs(tasks), opts.shard)
+    names = [t.metadata.name for t in tasks]
+    shard = plan(names, task_costs(tasks), opts.shard, within=opts.within_tasks)
+    if opts.within_tasks:
+        shard["store"] = str(opts.store)
     return [t for t in tasks if t.metadata.name in shard["tasks"]], shard
 
 
@@ -311,27 +320,48 @@ def _run_pending(
     opts: EvalOptions,
     folders: _Folders,
     reporter: Reporter,
+    split: set[str],
 ) -> None:
-    """Run each pending task; mteb failing in one does not stop the others (README, "Faults")."""
+    """Run each pending task; mteb failing in one does not stop the others (README, "Faults").
+
+    A split task (``--within-tasks``) is mapped: this shard's batches of it are stored.
+    """
     encode_kwargs = {
         "batch_size": opts.batch_size,
         "show_progress_bar": opts.inner_progress and not opts.quiet,
     }
     failed = []
-    for task in pending:
-        try:
-            _run_one(task, model, record, opts, folders, encode_kwargs, reporter)
-        except KitError as e:
-            if e.code != ExitCode.EVALUATION_FAILED:
-                raise
-            failed.append(e.message)
-        record.save(folders.out)
+    mapper = (
+        _mapper(model, record, opts) if any(t.metadata.name in split for t in pending) else None
+    )
+    try:
+        for task in pending:
+            try:
+                mine = mapper if task.metadata.name in split else None
+                _run_one(task, model, record, opts, folders, encode_kwargs, reporter, mine)
+            except KitError as e:
+                if e.code != ExitCode.EVALUATION_FAILED:
+                    raise
+                failed.append(e.message)
+            record.save(folders.out)
+    finally:
+        if mapper is not None:
+            mapper.close()
     if failed:
         raise KitError(
             f"{len(failed)} of {len(pending)} task(s) failed, the others are recorded in "
             f"{folders.out} (run.json lists why): {'; '.join(failed)}",
             ExitCode.EVALUATION_FAILED,
         )
+
+
+def _mapper(model: Any, record: RunRecord, opts: EvalOptions) -> Any:
+    """The within-task shard's encoder and store (kit/evaluate/shard/mapreduce.py)."""
+    from kit.evaluate.shard.mapreduce import Mapper
+
+    if opts.shard is None or opts.store is None:
+        raise KitError("within-task sharding needs --shard and --store", ExitCode.USAGE)
+    return Mapper(model, record.to_json(), opts.shard, opts.store)
 
 
 def _check_same_shard(
@@ -356,6 +386,7 @@ def _run_one(
     folders: _Folders,
     encode_kwargs: dict[str, Any],
     reporter: Reporter,
+    mapper: Any = None,
 ) -> None:
     name = task.metadata.name
     reporter.task_started(name)
@@ -375,13 +406,22 @@ def _run_one(
         check_faithful(task)
         _clean_staging(folders.staged, name)
         with record_prompts(model) as prompts:
-            result = mt.run_task(model, task, folders.staging, encode_kwargs)
+            if mapper is None:
+                result = mt.run_task(model, task, folders.staging, encode_kwargs)
+            else:
+                mapped = mapper.map_task(task, folders.staging, encode_kwargs)
         record.task_prompts(name, prompts.to_json())
     except KitError as e:
         record.task_failed(name, e.message)
         raise
     finally:
         task.unload_data()
+    if mapper is not None:
+        with faults.atomic_step():
+            mapper.write_index(folders.out)
+            record.task_mapped(name, mapped, round(time.perf_counter() - t0, 3))
+        reporter.task_finished(name, None, skipped=False)
+        return
     with faults.atomic_step():  # a signal waits until the task is published and recorded
         _publish(folders.staged, folders.final, name)
         score = mt.file_main_score(folders.final / f"{name}.json")

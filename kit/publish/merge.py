@@ -15,6 +15,9 @@ The merged bundle is an ordinary bundle that ``repro-kit verify`` checks:
   still be checked against its manifest.
 - ``results/...``: mteb's task files unchanged; ``model_meta.json`` from shard 0;
   ``run_settings.jsonl``: all shards' lines in the order of the full task list.
+- within-task shards (``evaluate --within-tasks``): the tasks split inside themselves are
+  scored here, once, from the shards' stores with no model (kit/publish/within_merge.py); each
+  shard's index is kept under ``shards/<I>/within/`` and ``verify`` checks the plan from it.
 """
 
 from __future__ import annotations
@@ -30,9 +33,11 @@ from kit.bundle import schemas
 from kit.bundle.archive import write_deterministic_targz
 from kit.bundle.jsonread import parse
 from kit.bundle.manifest import MANIFEST, SIGNATURE, build_manifest, manifest_bytes
+from kit.bundle.within import recompute_command
 from kit.bundle.write import Signer, add_signature
 from kit.errors import ExitCode, KitError
 from kit.fsio import dumps_json, sha256_bytes
+from kit.publish.within_merge import is_within, reduce_split_tasks, within_files
 from kit.runfolder import ENVIRONMENT, MODEL_META, RECORDS, RESULT_EXTRAS, RUN, RUN_SETTINGS
 from kit.verify.verified import VerifiedBundle
 
@@ -56,6 +61,8 @@ AGREE: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("shard count", "run", ("shard", "count")),
     ("full task list", "run", ("shard", "tasks_all")),
     ("task assignment", "run", ("shard", "assignment")),
+    ("shard mode", "run", ("shard", "mode")),
+    ("tasks split inside themselves", "run", ("shard", "split")),
 )
 
 
@@ -120,6 +127,7 @@ def check_shards(shards: Sequence[ShardBundle]) -> list[ShardBundle]:
                     f"{other.label} has {_short(got)}"
                 )
     plan = first.shard
+    split = list(plan.get("split") or [])
     by_index: dict[int, ShardBundle] = {}
     for s in shards:
         i = s.shard["index"]
@@ -130,29 +138,41 @@ def check_shards(shards: Sequence[ShardBundle]) -> list[ShardBundle]:
                 f"(task(s) {twice} would count twice)"
             )
         by_index[i] = s
-        if sorted(s.shard["tasks"]) != sorted(plan["assignment"][i]) or sorted(
-            s.shard["tasks"]
-        ) != sorted(t["name"] for t in s.run["tasks"]):
+        want = [*plan["assignment"][i], *split]
+        if sorted(s.shard["tasks"]) != sorted(want) or sorted(s.shard["tasks"]) != sorted(
+            t["name"] for t in s.run["tasks"]
+        ):
             raise _fail(
                 f"{s.label} holds {_short([t['name'] for t in s.run['tasks']])}, but the plan "
-                f"gives shard {i} {_short(plan['assignment'][i])}"
+                f"gives shard {i} {_short(want)}"
             )
     owner: dict[str, ShardBundle] = {}
     for s in shards:
         for t in s.run["tasks"]:
-            if t["name"] in owner:
+            if t["name"] in owner and t["name"] not in split:
                 raise _fail(f"task {t['name']} is in both {owner[t['name']].label} and {s.label}")
             owner[t["name"]] = s
     missing = [i for i in range(plan["count"]) if i not in by_index]
     if missing:
-        tasks = [t for i in missing for t in plan["assignment"][i]]
-        specs = ", ".join(f"{i}/{plan['count']}" for i in missing)
-        raise _fail(f"missing shard(s) {specs}: task(s) {', '.join(tasks)} not covered")
+        raise _fail(_missing(first.run, missing, split))
     uncovered = [t for t in plan["tasks_all"] if t not in owner]
     extra = sorted(set(owner) - set(plan["tasks_all"]))
     if uncovered or extra:
         raise _fail(f"tasks not covered: {uncovered}; tasks not in the full list: {extra}")
     return [by_index[i] for i in sorted(by_index)]
+
+
+def _missing(run: dict[str, Any], missing: list[int], split: list[str]) -> str:
+    plan = run["shard"]
+    tasks = [t for i in missing for t in plan["assignment"][i]]
+    specs = ", ".join(f"{i}/{plan['count']}" for i in missing)
+    if not split:
+        return f"missing shard(s) {specs}: task(s) {', '.join(tasks)} not covered"
+    what = f"its batches of {', '.join(split)}" + (
+        f" and task(s) {', '.join(tasks)}" if tasks else ""
+    )
+    again = "; ".join(recompute_command(run, i, ",".join(split)) for i in missing)
+    return f"shard(s) {specs} missing ({what}); recompute: {again}"
 
 
 def _run_settings(shards: Sequence[ShardBundle], results_dir: str, order: list[str]) -> bytes:
@@ -170,8 +190,43 @@ def _run_settings(shards: Sequence[ShardBundle], results_dir: str, order: list[s
     return "".join(f"{line}\n" for _, line in lines).encode("utf-8")
 
 
-def merge_members(shards: Sequence[ShardBundle], command: list[str]) -> dict[str, bytes]:
-    """Members (manifest included, unsigned) of the bundle of the whole run."""
+def _keep_shard(s: ShardBundle, results_dir: str, files: dict[str, bytes]) -> dict[str, Any]:
+    """Copy a shard's records (and within-task index) under ``shards/<I>/``; its entry."""
+    folder = f"shards/{s.shard['index']}"
+    for name in (*RECORDS, MANIFEST, SIGNATURE):
+        if name in s.members:
+            files[f"{folder}/{name}"] = s.members[name]
+    for extra in RESULT_EXTRAS:
+        if f"{results_dir}/{extra}" in s.members:
+            files[f"{folder}/{extra}"] = s.members[f"{results_dir}/{extra}"]
+    files.update(within_files(s))
+    return {
+        "index": s.shard["index"],
+        "spec": s.shard["spec"],
+        "source": s.shard.get("source"),
+        "files": f"{folder}/",
+        "bundle": PurePosixPath(s.name.replace("\\", "/")).name,
+        "manifest_sha256": sha256_bytes(s.members[MANIFEST]),
+        "signed": SIGNATURE in s.members,
+        "signer": s.signer,
+        "command": s.run.get("command"),
+        "started_at": s.run.get("started_at"),
+        "finished_at": s.run.get("finished_at"),
+        "device": _get(s.run, "resolved", "device"),
+        "cpu": _get(s.env, "hardware", "cpu_model"),
+        "gpus": [g.get("name") for g in _get(s.env, "torch", "gpus") or []],
+    }
+
+
+def merge_members(
+    shards: Sequence[ShardBundle],
+    command: list[str],
+    reduced: dict[str, tuple[dict[str, Any], bytes]] | None = None,
+) -> dict[str, bytes]:
+    """Members (manifest included, unsigned) of the bundle of the whole run.
+
+    ``reduced``: each split task's entry and result file (a within-task plan's reduce).
+    """
     shards = check_shards(shards)
     base, plan = shards[0], shards[0].shard
     results_dir = base.run["results_dir"]
@@ -180,40 +235,22 @@ def merge_members(shards: Sequence[ShardBundle], command: list[str]) -> dict[str
     files: dict[str, bytes] = {}
     tasks = []
     for name in order:
+        if name in (plan.get("split") or ()):
+            path = entry_file(reduced, name)
+            assert reduced is not None  # entry_file refuses otherwise
+            entry, files[path] = reduced[name]
+            tasks.append(entry)
+            continue
         s, entry = entries[name]
         tasks.append({**entry, "shard": s.shard["index"]})
         files[entry["result_file"]] = s.members[entry["result_file"]]
     if f"{results_dir}/{MODEL_META}" in base.members:
         files[f"{results_dir}/{MODEL_META}"] = base.members[f"{results_dir}/{MODEL_META}"]
+    elif reduced and MODEL_META in reduced:  # within-task shards that only mapped
+        files[f"{results_dir}/{MODEL_META}"] = reduced[MODEL_META][1]
     if any(f"{results_dir}/{RUN_SETTINGS}" in s.members for s in shards):
         files[f"{results_dir}/{RUN_SETTINGS}"] = _run_settings(shards, results_dir, order)
-    merged_from = []
-    for s in shards:
-        folder = f"shards/{s.shard['index']}"
-        for name in (*RECORDS, MANIFEST, SIGNATURE):
-            if name in s.members:
-                files[f"{folder}/{name}"] = s.members[name]
-        for extra in RESULT_EXTRAS:
-            if f"{results_dir}/{extra}" in s.members:
-                files[f"{folder}/{extra}"] = s.members[f"{results_dir}/{extra}"]
-        merged_from.append(
-            {
-                "index": s.shard["index"],
-                "spec": s.shard["spec"],
-                "source": s.shard.get("source"),
-                "files": f"{folder}/",
-                "bundle": PurePosixPath(s.name.replace("\\", "/")).name,
-                "manifest_sha256": sha256_bytes(s.members[MANIFEST]),
-                "signed": SIGNATURE in s.members,
-                "signer": s.signer,
-                "command": s.run.get("command"),
-                "started_at": s.run.get("started_at"),
-                "finished_at": s.run.get("finished_at"),
-                "device": _get(s.run, "resolved", "device"),
-                "cpu": _get(s.env, "hardware", "cpu_model"),
-                "gpus": [g.get("name") for g in _get(s.env, "torch", "gpus") or []],
-            }
-        )
+    merged_from = [_keep_shard(s, results_dir, files) for s in shards]
     run = copy.deepcopy(base.run)
     run["command"] = list(command)
     run["options"] = {k: v for k, v in run["options"].items() if k != "shard"}
@@ -225,7 +262,7 @@ def merge_members(shards: Sequence[ShardBundle], command: list[str]) -> dict[str
     run["resumed_at"] = []
     run["shard"] = {
         **{k: plan[k] for k in ("count", "tasks_all", "assignment", "costs") if k in plan},
-        **{k: plan[k] for k in ("loads", "cost_model") if k in plan},
+        **{k: plan[k] for k in ("loads", "cost_model", "mode", "split", "store") if k in plan},
         "index": None,
         "spec": f"merged {plan['count']} shards",
         "source": "repro-kit merge",
@@ -242,6 +279,13 @@ def merge_members(shards: Sequence[ShardBundle], command: list[str]) -> dict[str
     if problems:
         raise KitError(f"merged manifest would be invalid: {problems[0]}", ExitCode.SCHEMA)
     return {**files, MANIFEST: manifest_bytes(manifest)}
+
+
+def entry_file(reduced: dict[str, tuple[dict[str, Any], bytes]] | None, name: str) -> str:
+    """Where a split task's result file goes (its entry's ``result_file``)."""
+    if not reduced or name not in reduced:
+        raise _fail(f"{name} is split inside itself but was not reduced (give the stores)")
+    return str(reduced[name][0]["result_file"])
 
 
 @dataclass(frozen=True)
@@ -261,10 +305,14 @@ def write_merged(
     dest: Path,
     sign: Signer | None = None,
     command: list[str] | None = None,
+    stores: Sequence[Path] = (),
+    offline: bool = False,
 ) -> MergeInfo:
     """Merge verified shard bundles into one bundle at ``dest`` (atomic write).
 
-    Refuses (SHARDS) shards that disagree, a missing shard or a task given twice.
+    Refuses (SHARDS) shards that disagree, a missing shard or a task given twice. Within-task
+    shards: ``stores`` hold their batches; each split task is scored here, once, with no
+    model (kit/publish/within_merge.py).
     """
     dest = Path(dest)
     if dest.is_dir():
@@ -272,7 +320,10 @@ def write_merged(
             f"{dest} is a folder; give a file name such as merged.tar.gz", ExitCode.USAGE
         )
     shards = [load_shard(b) for b in bundles]
-    members = merge_members(shards, command or ["repro-kit", "merge"])
+    reduced = None
+    if is_within(shards[0].shard) and shards[0].shard.get("split"):
+        reduced = reduce_split_tasks(check_shards(shards), stores, offline)
+    members = merge_members(shards, command or ["repro-kit", "merge"], reduced)
     if sign is not None:
         members = add_signature(members, sign)
     try:

@@ -27,7 +27,7 @@ from kit.errors import ExitCode, KitError
 from kit.fsio import sha256_bytes
 from kit.runfolder import ENVIRONMENT, RUN
 from kit.signing.policy import NoTrustAnchor, SignaturePolicy, SignatureVerdict
-from kit.verify.consistency import check_consistency
+from kit.verify.consistency import check_consistency, within_plan
 from kit.verify.reference import Reference, compare_with_reference
 from kit.verify.tasklayout import TaskLayouts, default_layouts
 
@@ -171,6 +171,14 @@ def verify_members(
         report.add("consistency", False, problems[0] + more, ExitCode.INCONSISTENT)
         return report, None
     report.add("consistency", True, summary)
+    within = within_plan(run, records.members)
+    if within is not None:  # a within-task shard's index, or a merge's plan
+        problems, summary = within
+        more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
+        if problems:
+            report.add("within plan", False, problems[0] + more, ExitCode.SHARDS)
+            return report, None
+        report.add("within plan", True, summary)
     if not _check_summary(report, manifest, run, env, tasks, digests):
         return report, None
     _check_complete(report, manifest, allow_partial)
@@ -329,6 +337,9 @@ def _check_scores(
             ExitCode.SCORES,
         )
         return None
+    if not agg["n_tasks"]:  # a within-task shard that only mapped split tasks
+        report.add("aggregates", True, "no scored task (split tasks are scored by the merge)")
+        return tasks
     report.add(
         "aggregates",
         True,
@@ -368,7 +379,11 @@ def _check_complete(report: VerifyReport, manifest: dict[str, Any], allow_partia
     """A partial bundle (a task or the run not complete) fails unless partial ones are allowed."""
     partial = manifest.get("partial")
     if partial is None:
-        return report.add("complete", True, f"all {len(manifest['tasks'])} tasks complete")
+        n = len(manifest["tasks"])
+        mapped = len(manifest["tasks_requested"]) - n  # a within-task shard's split tasks
+        return report.add(
+            "complete", True, f"all {n} tasks complete" + (f", {mapped} mapped" if mapped else "")
+        )
     left = ", ".join(f"{t['name']} {t['status']}" for t in partial["tasks"]) or "no task"
     what = (
         f"partial bundle: run {partial['status']}; {left}; "

@@ -18,6 +18,15 @@ from kit.bundle.jsonread import JsonRefused
 from kit.bundle.manifest import MANIFEST, SIGNATURE, partial_marking
 from kit.bundle.records import BundleRecords
 from kit.bundle.scores import close
+from kit.bundle.within import (
+    MODE,
+    index_files,
+    is_within_shard,
+    parse_index,
+    plan_problems,
+    recompute_command,
+    shard_index_problems,
+)
 from kit.runfolder import (
     ENVIRONMENT,
     MODEL_META,
@@ -26,6 +35,8 @@ from kit.runfolder import (
     RESULTS,
     RUN,
     RUN_SETTINGS,
+    SHARDS,
+    WITHIN,
     digest_of,
     files_from_record,
     result_file,
@@ -106,11 +117,12 @@ def _task_sets(
     if run.get("model_source") in ("local", "hub"):  # a new model's registry entry for mteb
         expected.add(MTEB_ENTRY)
     merged = isinstance(shard, dict) and shard.get("index") is None
+    within = is_within_shard(run)
     status = {result_file(folder, t["name"]): t["status"] for t in run["tasks"]}
     for member in sorted(members):
         if member in _RECORDS or member in expected:
             continue
-        if merged and _shard_member(member):
+        if (merged and _shard_member(member)) or (within and member.startswith(f"{WITHIN}/")):
             continue
         if member in status:
             out.append(f"{member}: a result file for a task run.json says is {status[member]}")
@@ -125,8 +137,36 @@ def _task_sets(
 
 def _shard_member(member: str) -> bool:
     parts = member.split("/")
-    return (
-        len(parts) == 3 and parts[0] == "shards" and parts[1].isdigit() and parts[2] in _SHARD_FILES
+    if len(parts) < 3 or parts[0] != SHARDS or not parts[1].isdigit():
+        return False
+    return (len(parts) == 3 and parts[2] in _SHARD_FILES) or (len(parts) > 3 and parts[2] == WITHIN)
+
+
+def within_plan(run: dict[str, Any], members: Mapping[str, bytes]) -> tuple[list[str], str] | None:
+    """A within-task shard's index, or a merge's plan, checked from the bundle alone (None:
+    neither). A merge must hold every batch of every call of its split tasks exactly once."""
+    shard = run.get("shard")
+    if not isinstance(shard, dict) or shard.get("mode") != MODE:
+        return None
+    try:
+        if shard.get("index") is not None:
+            own = parse_index(index_files(members, f"{WITHIN}/"), "within/")
+            problems = shard_index_problems(run, own)
+            return problems, f"within/ indexes {len(own.calls)} calls, {len(own.batches)} batches"
+        indexes = []
+        for item in shard.get("merged_from") or []:
+            prefix = f"{SHARDS}/{item['index']}/{WITHIN}/"
+            indexes.append(parse_index(index_files(members, prefix), prefix))
+    except (ValueError, UnicodeDecodeError, KeyError, TypeError) as e:
+        return [f"within-task index refused: {e}"], ""
+    problems = plan_problems(indexes, lambda i, tasks: recompute_command(run, i, tasks))
+    mapped = {c["task"] for s in indexes for c in s.calls.values()}
+    problems += [f"{t}: no shard recorded a call of this split task" for t in
+                 shard.get("split") or [] if t not in mapped]  # fmt: skip
+    calls = len({k for s in indexes for k in s.calls})
+    return problems, (
+        f"every batch of {calls} calls of {', '.join(shard.get('split') or [])} held once by "
+        f"{len(indexes)} shards"
     )
 
 

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from kit.bundle.within import MODE
 from kit.errors import ExitCode, KitError
 
 K8S_INDEX = "JOB_COMPLETION_INDEX"
@@ -151,39 +152,57 @@ def assign(costs: Mapping[str, int], n: int) -> list[list[str]]:
 
 
 def plan(
-    tasks: Sequence[str], costs: Mapping[str, Mapping[str, Any]], spec: ShardSpec
+    tasks: Sequence[str],
+    costs: Mapping[str, Mapping[str, Any]],
+    spec: ShardSpec,
+    within: bool = False,
 ) -> dict[str, Any]:
     """The ``shard`` record of run.json: full list, assignment, this shard's tasks, costs.
 
     ``costs`` maps each task to ``{"cost": int, "basis": str}``; ``tasks`` keeps the order
-    given (the shard runs its tasks in that order).
+    given (the shard runs its tasks in that order). ``within``: the fewest largest tasks that
+    bring the largest shard within 10% of the mean are split inside themselves over every
+    shard (``split``: each shard computes its share of their batches, kit/evaluate/shard/
+    split.py); the other tasks are assigned whole, as without it.
     """
     dupes = sorted({t for t in tasks if list(tasks).count(t) > 1})
     if dupes:
         raise KitError(f"task given twice: {', '.join(dupes)}", ExitCode.USAGE)
-    if spec.count > len(tasks):
+    cost = {t: int(costs[t]["cost"]) for t in tasks}
+    split: list[str] = []
+    if within:
+        from kit.evaluate.shard.split import balanced_plan
+
+        chosen = set(balanced_plan(cost, spec.count)["split"])
+        split = [t for t in tasks if t in chosen]
+    whole = [t for t in tasks if t not in split]
+    if spec.count > len(whole) and not split:
         raise KitError(
             f"--shard {spec.spec}: only {len(tasks)} task(s) to share out; use at most "
-            f"{len(tasks)} shards",
+            f"{len(tasks)} shards (or split tasks inside themselves: --within-tasks)",
             ExitCode.USAGE,
         )
-    bins = assign({t: int(costs[t]["cost"]) for t in tasks}, spec.count)
-    mine = set(bins[spec.index])
-    return {
+    bins = assign({t: cost[t] for t in whole}, spec.count) if whole else [[]] * spec.count
+    mine = set(bins[spec.index]) | set(split)
+    share = {t: -(-cost[t] // spec.count) for t in split}  # each shard's share of a split task
+    record = {
         "index": spec.index,
         "count": spec.count,
         "spec": spec.spec,
         "source": spec.source,
         "tasks_all": list(tasks),
         "tasks": [t for t in tasks if t in mine],
-        "assignment": bins,
-        "loads": [sum(int(costs[t]["cost"]) for t in b) for b in bins],
+        "assignment": [list(b) for b in bins],
+        "loads": [sum(cost[t] for t in b) + sum(share.values()) for b in bins],
         "costs": {t: dict(costs[t]) for t in tasks},
         "cost_model": COST_MODEL,
     }
+    if within:
+        record.update(mode=MODE, split=split)
+    return record
 
 
 COST_MODEL = (
     "longest-processing-time-first over the number of texts to embed per task, from mteb's "
-    "descriptive statistics (kit/taskcost.py)"
+    "descriptive statistics (kit/evaluate/shard/cost.py)"
 )
