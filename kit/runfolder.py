@@ -6,6 +6,7 @@ A run folder (``repro-kit evaluate -o OUT``) and a bundle hold::
     environment.json          hardware, software and settings
     mteb_model_meta.py        a new model's ModelMeta(...) entry for mteb's registry
     results/<org__name>/<revision>/<Task>.json, model_meta.json, run_settings.jsonl
+    predictions/<Task>.json.gz  mteb's per-sample predictions of the task (gzip, mtime 0)
     .staging/                 mteb's working cache while a task runs (run folder only)
 
 ``results/<org__name>/<revision>/`` is also the layout of MTEB's results repository and of
@@ -36,6 +37,7 @@ MODEL_META = "model_meta.json"
 RUN_SETTINGS = "run_settings.jsonl"
 RESULTS = "results"
 STAGING = ".staging"
+PREDICTIONS = "predictions"
 NO_REVISION = "no_revision_available"
 
 RUN_FORMAT = "repro-kit/run"
@@ -67,6 +69,17 @@ def results_dir(model: str, revision: str | None) -> PurePosixPath:
 def result_file(folder: PurePosixPath | str, task: str) -> str:
     """The result file of ``task`` in a results folder, as a POSIX path."""
     return f"{PurePosixPath(folder).as_posix()}/{task}.json"
+
+
+def predictions_member(task: str) -> str:
+    """``predictions/<Task>.json.gz``: a task's predictions in a run folder and a bundle."""
+    return f"{PREDICTIONS}/{task}.json.gz"
+
+
+def staged_predictions(task: str) -> PurePosixPath:
+    """``.staging/predictions/<Task>``: the folder only this task's mteb run writes into
+    (mteb merges into an existing predictions file, so no two runs may share one)."""
+    return PurePosixPath(STAGING, PREDICTIONS, task)
 
 
 def default_output(model: str) -> Path:

@@ -5,6 +5,8 @@ strict JSON reader), ``records`` (a bundle's members, each parsed once), ``manif
 manifest built from a run folder or from parsed records: plain data in, plain data out),
 ``scores`` (task scores and benchmark means from mteb's raw files), ``schemas/`` (the JSON
 Schemas), ``write`` (``write_bundle``, ``add_signature``; signing arrives as a ``Signer``
-callable). Layer 1: may import only ``kit.errors``, ``kit.fsio``, ``kit.runfolder`` and
+callable), ``predictions`` (the strict bounded reader of mteb's per-sample predictions, the
+``Binding`` record and its check), ``binding`` (a loaded mteb task's binding, duck-typed).
+Layer 1: may import only ``kit.errors``, ``kit.fsio``, ``kit.runfolder`` and
 ``kit.__version__``; no SSH code, no mteb.
 """

@@ -6,6 +6,7 @@ Layout of an output folder (mteb's own files are kept unchanged, so
     OUTPUT/run.json              the command, options, per-task status/score/timing, provenance
     OUTPUT/environment.json      hardware, software and settings
     OUTPUT/results/<org__model>/<revision>/<Task>.json, model_meta.json, run_settings.jsonl
+    OUTPUT/predictions/<Task>.json.gz   mteb's per-sample predictions (unless --no-predictions)
     OUTPUT/.staging/             mteb's working cache while a task runs (removed when done)
 
 A task's result file appears in ``results/`` only once the task is complete (atomic rename),
@@ -25,6 +26,7 @@ from typing import Any, Protocol
 from kit.errors import ExitCode, KitError
 from kit.evaluate import faults
 from kit.evaluate import mteb_adapter as mt
+from kit.evaluate import predictions as pred
 from kit.evaluate.datasets import check_faithful, dataset_provenance, record_dataset_loads
 from kit.evaluate.model.encoder import record_prompts
 from kit.evaluate.model.load import load_for_run
@@ -40,13 +42,16 @@ from kit.runfolder import (
     KIT_FILES,
     MODEL_META,
     MTEB_ENTRY,
+    PREDICTIONS,
     RESULTS,
     RUN,
     RUN_SETTINGS,
     STAGING,
     default_output,
     model_as_path,
+    predictions_member,
     results_dir,
+    staged_predictions,
 )
 
 
@@ -120,7 +125,7 @@ def prepare_output(out: Path, opts: EvalOptions, resolved: Resolved) -> RunRecor
     if opts.overwrite:
         for name in KIT_FILES:
             (out / name).unlink(missing_ok=True)
-        for name in (RESULTS, STAGING):
+        for name in (RESULTS, STAGING, PREDICTIONS):
             shutil.rmtree(out / name, ignore_errors=True)
         return None
 
@@ -183,13 +188,23 @@ def _json_line(line: bytes) -> bool:
         return False
 
 
-def _publish(staged_dir: Path, final_dir: Path, task_name: str) -> None:
+def _publish(
+    staged_dir: Path,
+    final_dir: Path,
+    task_name: str,
+    predictions: pred.Collected | None = None,
+    out: Path | None = None,
+) -> None:
     """Move a finished task's files from staging to the results folder atomically.
 
-    The task's own file goes last (its presence marks the task done); a signal waits until
-    all are moved (``faults.atomic_step``).
+    Its predictions member first, the task's own file last (its presence marks the task
+    done); a signal waits until all are moved (``faults.atomic_step``).
     """
     with faults.atomic_step():
+        if out is not None and predictions is not None and predictions.member is not None:
+            member = out / predictions_member(task_name)
+            member.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_bytes(member, predictions.member)
         final_dir.mkdir(parents=True, exist_ok=True)
         for name in (MODEL_META, RUN_SETTINGS, f"{task_name}.json"):
             src = staged_dir / name
@@ -348,6 +363,19 @@ def _check_same_shard(
         )
 
 
+def _collect_predictions(
+    task: Any, folder: Path | None, result: Any, opts: EvalOptions, loads: list[Any]
+) -> pred.Collected:
+    """What the run keeps of the task's predictions (``kit.evaluate.predictions``)."""
+    if folder is None:
+        return pred.Collected(None, pred.not_kept(pred.NOT_ASKED))
+    evaluated = [(split, e["hf_subset"]) for split, es in result.scores.items() for e in es]
+    path = task.metadata.dataset["path"]
+    revisions = {d.revision_loaded for d in loads if d.repo_id in (None, path)}
+    revision = revisions.pop() if len(revisions) == 1 else task.metadata.dataset.get("revision")
+    return pred.collect(task, folder, evaluated, opts.predictions_top_k, revision)
+
+
 def _run_one(
     task: Any,
     model: Any,
@@ -374,16 +402,19 @@ def _run_one(
         )
         check_faithful(task)
         _clean_staging(folders.staged, name)
+        pred_dir = folders.out / staged_predictions(name) if opts.predictions else None
         with record_prompts(model) as prompts:
-            result = mt.run_task(model, task, folders.staging, encode_kwargs)
+            result = mt.run_task(model, task, folders.staging, encode_kwargs, pred_dir)
         record.task_prompts(name, prompts.to_json())
+        kept = _collect_predictions(task, pred_dir, result, opts, loads.loads)
     except KitError as e:
         record.task_failed(name, e.message)
         raise
     finally:
         task.unload_data()
     with faults.atomic_step():  # a signal waits until the task is published and recorded
-        _publish(folders.staged, folders.final, name)
+        _publish(folders.staged, folders.final, name, kept, folders.out)
+        record.task_predictions(name, kept.block)
         score = mt.file_main_score(folders.final / f"{name}.json")
         record.task_done(
             name,

@@ -183,6 +183,9 @@ def merge_members(shards: Sequence[ShardBundle], command: list[str]) -> dict[str
         s, entry = entries[name]
         tasks.append({**entry, "shard": s.shard["index"]})
         files[entry["result_file"]] = s.members[entry["result_file"]]
+        member = (entry.get("predictions") or {}).get("member")
+        if member is not None:  # the shard's predictions member, as verified there
+            files[member] = s.members[member]
     if f"{results_dir}/{MODEL_META}" in base.members:
         files[f"{results_dir}/{MODEL_META}"] = base.members[f"{results_dir}/{MODEL_META}"]
     if any(f"{results_dir}/{RUN_SETTINGS}" in s.members for s in shards):
