@@ -68,14 +68,20 @@ def _predictions() -> dict[str, tuple[bytes, str]]:
 
 
 def refuse_predictions(data: bytes, kind: str) -> tuple[float, str]:
-    """Seconds to decide on a predictions member, and the outcome."""
-    start = time.perf_counter()
+    """CPU seconds to decide on a predictions member, and the outcome (with the wall time).
+
+    CPU time, not wall time, is held to the target here: the large cases take over a second
+    of CPU, and on a shared, loaded machine their wall time mostly measures the wait for a
+    core (on an idle one the two are the same).
+    """
+    start, wall = time.process_time(), time.perf_counter()
     try:
         read_predictions(data, kind)
         outcome = "accepted"
     except KitError as e:
         outcome = f"exit {int(e.code)} ({e.message[:50]})"
-    return time.perf_counter() - start, outcome
+    cpu, wall = time.process_time() - start, time.perf_counter() - wall
+    return cpu, f"{outcome}; wall {wall:.3f} s"
 
 
 def refuse(data: bytes) -> tuple[float, str]:
@@ -103,7 +109,7 @@ def main() -> int:
     for name, (data, kind) in _predictions().items():
         runs = [refuse_predictions(data, kind) for _ in range(args.repeats)]
         slowest = max(seconds for seconds, _ in runs)
-        print(f"{name:<20} {slowest:7.3f} s (slowest of {args.repeats})  {runs[0][1]}")
+        print(f"{name:<20} {slowest:7.3f} s CPU (slowest of {args.repeats})  {runs[0][1]}")
         if slowest >= TARGET:
             missed.append(name)
     print(f"target < {TARGET:g} s each: {'missed by ' + ', '.join(missed) if missed else 'met'}")
