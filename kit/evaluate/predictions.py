@@ -44,6 +44,10 @@ def not_kept(reason: str, kind: str | None = None) -> dict[str, Any]:
     return {"kind": kind, "member": None, "reason": reason}
 
 
+def _over_cap(size: int) -> str:
+    return f"over the {MAX_JSON_BYTES} bytes cap ({size}); use --predictions-top-k"
+
+
 def mteb_file(folder: Path, task_name: str) -> Path:
     """The file mteb writes into ``prediction_folder`` (``AbsTask.prediction_file_name``)."""
     return folder / f"{task_name}_predictions.json"
@@ -68,12 +72,15 @@ def collect(
     path = mteb_file(folder, name)
     if not path.is_file():
         return Collected(None, not_kept("mteb wrote no predictions file", kind))
+    cut = top_k is not None and kind == "retrieval"
+    size = path.stat().st_size
+    if size > MAX_JSON_BYTES and not cut:  # not read at all (MindSmallReranking: ~3 GB)
+        return Collected(None, not_kept(_over_cap(size), kind))
     data = path.read_bytes()
-    if top_k is not None and kind == "retrieval":
+    if cut and top_k is not None:
         data = cut_file(data, top_k)
     if len(data) > MAX_JSON_BYTES:
-        why = f"over the {MAX_JSON_BYTES} bytes cap ({len(data)}); use --predictions-top-k"
-        return Collected(None, not_kept(why, kind))
+        return Collected(None, not_kept(_over_cap(len(data)), kind))
     try:
         preds = read_predictions(data, kind, compressed=False)
     except PredictionsError as e:
