@@ -72,6 +72,11 @@ def recompute_bundle(
             row = _task(entry, records, source)
         except KitError as e:
             row = TaskRecompute(entry["name"], False, e.message, e.code)
+        except (ValueError, TypeError, KeyError, IndexError) as e:
+            # predictions that pass the shape check but that mteb's scorers cannot take with
+            # this data (a label of another type, an index out of range): they do not line up
+            why = f"mteb cannot score these predictions with the data here ({type(e).__name__})"
+            row = TaskRecompute(entry["name"], False, why, ExitCode.PREDICTIONS_UNBOUND)
         row.seconds = time.perf_counter() - t0
         out.append(row)
     return out
