@@ -38,6 +38,9 @@ class ExitCode(IntEnum):
     WRONG_NAMESPACE = 23  # signed under another namespace than "repro-kit"
     MALFORMED_SIGNATURE = 24  # not a parseable SSHSIG signature
     KEY_ERROR = 25  # private key unreadable, wrong passphrase, unsupported type, exists
+    # per-sample predictions (verify --recompute)
+    RECOMPUTE_MISMATCH = 26  # a score recomputed from the bundle's predictions differs from mteb's
+    PREDICTIONS_UNBOUND = 27  # predictions do not line up with the data (rows, ids, revision, hash)
     # containers
     DOCKER = 30  # docker daemon unreachable, image missing, build failed
     RERUN_MISMATCH = 31  # a re-run score differs from the claimed one

@@ -8,6 +8,7 @@ A run folder (``repro-kit evaluate -o OUT``) and a bundle hold::
     within/                   a within-task shard's index of the batches it stored
                               (kit/bundle/within.py; a merged bundle: shards/<I>/within/)
     results/<org__name>/<revision>/<Task>.json, model_meta.json, run_settings.jsonl
+    predictions/<Task>.json.gz  mteb's per-sample predictions of the task (gzip, mtime 0)
     .staging/                 mteb's working cache while a task runs (run folder only)
 
 ``results/<org__name>/<revision>/`` is also the layout of MTEB's results repository and of
@@ -48,6 +49,7 @@ RESULTS = "results"
 STAGING = ".staging"
 WITHIN = "within"
 SHARDS = "shards"
+PREDICTIONS = "predictions"
 NO_REVISION = "no_revision_available"
 
 RUN_FORMAT = "repro-kit/run"
@@ -79,6 +81,17 @@ def results_dir(model: str, revision: str | None) -> PurePosixPath:
 def result_file(folder: PurePosixPath | str, task: str) -> str:
     """The result file of ``task`` in a results folder, as a POSIX path."""
     return f"{PurePosixPath(folder).as_posix()}/{task}.json"
+
+
+def predictions_member(task: str) -> str:
+    """``predictions/<Task>.json.gz``: a task's predictions in a run folder and a bundle."""
+    return f"{PREDICTIONS}/{task}.json.gz"
+
+
+def staged_predictions(task: str) -> PurePosixPath:
+    """``.staging/predictions/<Task>``: the folder only this task's mteb run writes into
+    (mteb merges into an existing predictions file, so no two runs may share one)."""
+    return PurePosixPath(STAGING, PREDICTIONS, task)
 
 
 def default_output(model: str) -> Path:

@@ -7,6 +7,8 @@ manifest built from a run folder or from parsed records: plain data in, plain da
 within-task shard's index of its stored batches, and whether shards hold every batch once),
 ``schemas/`` (the JSON
 Schemas), ``write`` (``write_bundle``, ``add_signature``; signing arrives as a ``Signer``
-callable). Layer 1: may import only ``kit.errors``, ``kit.fsio``, ``kit.runfolder`` and
+callable), ``predictions`` (the strict bounded reader of mteb's per-sample predictions, the
+``Binding`` record and its check), ``binding`` (a loaded mteb task's binding, duck-typed).
+Layer 1: may import only ``kit.errors``, ``kit.fsio``, ``kit.runfolder`` and
 ``kit.__version__``; no SSH code, no mteb.
 """

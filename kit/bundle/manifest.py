@@ -13,7 +13,7 @@ from kit.bundle.scores import ScoreError, aggregates, task_scores
 from kit.bundle.within import is_within_shard
 from kit.errors import ExitCode, KitError
 from kit.fsio import dumps_json, sha256_bytes
-from kit.runfolder import ENVIRONMENT, MTEB_ENTRY, RESULT_EXTRAS, RUN, WITHIN
+from kit.runfolder import ENVIRONMENT, MTEB_ENTRY, RESULT_EXTRAS, RUN, WITHIN, predictions_member
 
 MAPPED = "mapped"  # a split task's status in a within-task shard (kit/bundle/within.py)
 MANIFEST_FORMAT = "repro-kit/bundle"
@@ -77,6 +77,11 @@ def collect_run_files(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any], di
         if not path.is_file():
             raise _invalid(f"{task['name']}: {rel} missing")
         members[rel.as_posix()] = path.read_bytes()
+        member = (task.get("predictions") or {}).get("member")
+        if member is not None:
+            if member != predictions_member(task["name"]) or not (run_dir / member).is_file():
+                raise _invalid(f"{task['name']}: predictions {member} missing")
+            members[member] = (run_dir / member).read_bytes()
     for extra in RESULT_EXTRAS:
         path = run_dir / results_dir / extra
         if path.is_file():
@@ -145,7 +150,9 @@ def _task_entry(task: dict[str, Any], raw: Any) -> dict[str, Any]:
     except ScoreError as e:
         raise ScoreError(f"{task['name']}: {e}") from None
     ds = task.get("dataset") or {}
+    predictions = {"predictions": task["predictions"]} if "predictions" in task else {}
     return {
+        **predictions,
         "type": task["type"],
         "main_metric": task["main_metric"],
         "main_score": sc["main_score"],

@@ -121,6 +121,8 @@ def _eval_options(
         offline=offline,
         overwrite=run.overwrite,
         allow_revision_mismatch=run.allow_revision_mismatch,
+        predictions=not run.no_predictions,
+        predictions_top_k=run.predictions_top_k,
         quiet=quiet,
         inner_progress=sys.stderr.isatty(),
         hf_cache=hf_view,

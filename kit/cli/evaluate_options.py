@@ -145,11 +145,13 @@ class RunChoice:
     offline: bool
     overwrite: bool
     allow_revision_mismatch: bool
+    no_predictions: bool = False
+    predictions_top_k: int | None = None
 
 
 def run_options(fn: F) -> F:
-    """Add --output, --batch-size, --device, --precision, --seed, --offline, --overwrite and
-    --allow-revision-mismatch; pass ``run``."""
+    """Add --output, --batch-size, --device, --precision, --seed, --offline, --overwrite,
+    --allow-revision-mismatch, --no-predictions and --predictions-top-k; pass ``run``."""
     return _group(
         fn,
         "run",
@@ -181,6 +183,18 @@ def run_options(fn: F) -> F:
                 "--allow-revision-mismatch",
                 is_flag=True,
                 help="Accept a dataset revision other than mteb's pin (recorded in run.json).",
+            ),
+            click.option(
+                "--no-predictions",
+                is_flag=True,
+                help="Do not keep mteb's per-sample predictions (verify --recompute needs them).",
+            ),
+            click.option(
+                "--predictions-top-k",
+                type=click.IntRange(min=1),
+                metavar="K",
+                help="Keep each retrieval query's best K documents only (default: all mteb "
+                "writes); metrics that need more are then not recomputable.",
             ),
         ],
     )

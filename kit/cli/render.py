@@ -79,6 +79,30 @@ def print_compare(console: Console, result: dict[str, Any]) -> None:
     for r in result["tasks"]:
         s.add_row(_t(r["task"]), _f(r["a"]), _f(r["b"]), _f(r["delta"], "+.6f"))
     console.print(s)
+    print_samples(console, result.get("samples") or [])
+
+
+def print_samples(console: Console, rows: list[dict[str, Any]]) -> None:
+    """Sample-level differences: per task and split/subset, how many moved, the largest."""
+    if not rows:
+        return
+    t = Table(title="samples (per-sample predictions, B vs A)", title_justify="left")
+    for col in ("task", "split/subset", "changed", "largest changes"):
+        t.add_column(col, overflow="fold")
+    for r in rows:
+        where = f"{_t(r['split'])}/{_t(r['subset'])}"
+        if not r["compared"]:
+            t.add_row(_t(r["task"]), where, "-", _t(r["reason"]))
+            continue
+        shown = "; ".join(_t(_example(x)) for x in r["examples"])
+        t.add_row(_t(r["task"]), where, _t(r["summary"]), shown or "-")
+    console.print(t)
+
+
+def _example(x: dict[str, Any]) -> str:
+    if "query" in x:
+        return f"query {x['query']}"
+    return f"#{x['index']}: {x['a']} -> {x['b']}"
 
 
 def print_rerun_report(console: Console, result: dict[str, Any]) -> None:
@@ -106,6 +130,7 @@ def print_rerun_report(console: Console, result: dict[str, Any]) -> None:
     cache = result.get("embedding_cache") or {}
     hits = f", {cache['hits']} hits / {cache['misses']} misses" if "hits" in cache else ""
     console.print(f"embedding cache: {_t(cache.get('reason', '-'))}{hits}")
+    print_samples(console, result.get("samples") or [])
     if not result["ok"]:
         d = Table(title="environment differences (bundle vs re-run)", title_justify="left")
         for col in ("#", "what", "bundle", "re-run", "why it matters"):

@@ -170,6 +170,13 @@ def rerun_options(fn: F) -> F:
 @click.argument("bundle_file", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option(
+    "--recompute",
+    is_flag=True,
+    help="Then recompute every score from the bundle's per-sample predictions and the "
+    "datasets in the local HF cache (offline, no model; exit 26 on a differing score, 27 "
+    "when predictions do not line up with the data).",
+)
+@click.option(
     "--reference",
     type=click.Path(path_type=Path),
     help="Published per-task scores (JSON), a folder of mteb result files, or 'published' / "
@@ -185,6 +192,7 @@ def rerun_options(fn: F) -> F:
 def verify(
     bundle_file: Path,
     as_json: bool,
+    recompute: bool,
     reference: Path | None,
     tolerance: float,
     mean_tolerance: float,
@@ -195,10 +203,17 @@ def verify(
     """Check a bundle: archive safety, signature, schema, integrity, scores, consistency,
     completeness, reference.
 
+    With --recompute, then recompute every score from its predictions (one check per task).
     With --rerun, then re-run tasks of it and compare the scores (exit 31 on a mismatch).
     """
     from kit.verify.reference import load_reference
     from kit.verify.verified import check_bundle
+
+    if recompute:  # before any HF library is imported (verify's task layouts may import mteb)
+        go_offline()
+        from kit.machine.hfcache import use_writable_hf_home
+
+        use_writable_hf_home()
 
     signer: Signer | None = None
     if rerun_opts and rerun_opts.key:
@@ -213,11 +228,13 @@ def verify(
         allow_partial=allow_partial,
     )
     result = None
+    if recompute and verified is not None:
+        _recompute(report, verified)
     if rerun_opts is not None and verified is not None and verified.partial is not None:
         raise KitError(
             f"refusing to re-run {bundle_file}: it is a partial bundle", ExitCode.PARTIAL
         )
-    if rerun_opts is not None and verified is not None:
+    if rerun_opts is not None and verified is not None and report.ok:
         result = _rerun(verified, report, rerun_opts, tolerance, signer)
     if as_json:
         rerun_json = None if result is None else result.to_json()
@@ -233,6 +250,16 @@ def verify(
         hint = _hint(bad.code, policy, report.signed)
         echo_err(plain(f"repro-kit: verify failed at {bad.name}: {bad.reason}{hint}"))
     sys.exit(int(report.exit_code) or (result.exit_code if result is not None else 0))
+
+
+def _recompute(report: Any, verified: Any) -> None:
+    """Add verify --recompute's per-task checks to ``report`` (kit/verify/predcheck.py)."""
+    from kit.evaluate.mteb_adapter import quiet_libraries
+    from kit.verify.mtebedge import MtebEdge
+    from kit.verify.predcheck import add_recompute
+
+    quiet_libraries()
+    add_recompute(report, verified.run, verified.records, MtebEdge())
 
 
 def _hint(code: ExitCode, policy: Any, signed: bool) -> str:

@@ -6,7 +6,8 @@ The run: ``runner`` (``run_evaluation``: plan, resume, run each task, publish it
 ``faults`` (signals, disk, memory and corrupt-cache faults as documented exit codes, and what
 run.json records of them), ``datasets`` (which dataset revisions were really loaded, with
 their files' hashes), ``prefetch`` (fill the HF cache for an offline run), ``mteb_adapter``
-(the edge to mteb and torch: tasks, model load, one task's run, result files).
+(the edge to mteb and torch: tasks, model load, one task's run, result files),
+``predictions`` (what the run keeps of mteb's per-sample predictions, and their binding).
 ``model/``: what the model is and how it loads (``source``: registry, folder or hub id;
 ``load``; ``identity``: content digest; ``encoder``: loader, pipeline and prompts;
 ``new_model``: mteb's metadata for a model mteb does not know).

@@ -1,61 +1,22 @@
 """Provenance of the data a run really loaded: dataset revisions and their files' hashes.
 
 Offline, ``datasets`` loads the newest cached copy of a dataset whatever revision was
-asked for. ``record_dataset_loads`` watches every builder that materialises data so the
-kit can compare the revision really loaded with the one mteb pins, and hash its files.
+asked for. ``record_dataset_loads`` (``kit.machine.dataloads``, which verify uses too)
+watches every builder that materialises data so the kit can compare the revision really
+loaded with the one mteb pins, and hash its files.
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from kit.errors import ExitCode, KitError
 from kit.fsio import sha256_file
+from kit.machine.dataloads import DatasetLoad, LoadRecorder, record_dataset_loads
 
-
-@dataclass
-class DatasetLoad:
-    """One config of one dataset as ``datasets`` materialised it."""
-
-    repo_id: str | None
-    config: str
-    revision_loaded: str | None
-    cache_dir: str
-
-
-@dataclass
-class LoadRecorder:
-    loads: list[DatasetLoad] = field(default_factory=list)
-
-
-@contextlib.contextmanager
-def record_dataset_loads() -> Iterator[LoadRecorder]:
-    """Record every ``DatasetBuilder.as_dataset`` call made inside the block."""
-    import datasets.builder
-
-    recorder = LoadRecorder()
-    original = datasets.builder.DatasetBuilder.as_dataset
-
-    def as_dataset(self: Any, *args: Any, **kwargs: Any) -> Any:
-        load = DatasetLoad(
-            repo_id=getattr(self, "repo_id", None),
-            config=getattr(getattr(self, "config", None), "name", "default"),
-            revision_loaded=getattr(self, "hash", None),
-            cache_dir=str(getattr(self, "_cache_dir", "")),
-        )
-        if load not in recorder.loads:
-            recorder.loads.append(load)
-        return original(self, *args, **kwargs)
-
-    datasets.builder.DatasetBuilder.as_dataset = as_dataset
-    try:
-        yield recorder
-    finally:
-        datasets.builder.DatasetBuilder.as_dataset = original
+__all__ = ["DatasetLoad", "LoadRecorder", "check_faithful", "dataset_provenance"]
+__all__ += ["hash_data_files", "record_dataset_loads"]
 
 
 def hash_data_files(cache_dir: str) -> dict[str, str]:

@@ -163,16 +163,29 @@ def load_task_data(task: Any, offline: bool) -> None:
         ) from None
 
 
-def run_task(model: Any, task: Any, staging: Path, encode_kwargs: dict[str, Any]) -> Any:
-    """Run one task through ``mteb.evaluate`` with results cached under ``staging``."""
+def run_task(
+    model: Any,
+    task: Any,
+    staging: Path,
+    encode_kwargs: dict[str, Any],
+    prediction_folder: Path | None = None,
+) -> Any:
+    """Run one task through ``mteb.evaluate`` with results cached under ``staging``.
+
+    ``prediction_folder``: where mteb writes the task's per-sample predictions (a folder only
+    this task's runs use: mteb merges into the file it finds there).
+    """
     import mteb
 
+    if prediction_folder is not None:
+        prediction_folder.mkdir(parents=True, exist_ok=True)
     try:
         result = mteb.evaluate(
             model,
             task,
             cache=mteb.ResultCache(staging),
             overwrite_strategy="only-missing",
+            prediction_folder=prediction_folder,
             encode_kwargs=cast(Any, dict(encode_kwargs)),  # mteb's TypedDict
             show_progress_bar=False,
             co2_tracker=False,

@@ -53,6 +53,8 @@ class EvalOptions:
     release_date: str | None = None  # a new model's release date (model_meta.json)
     training_datasets: tuple[str, ...] = ()  # mteb task names the new model was trained on
     container: dict[str, Any] | None = None  # the launcher's image record (container evaluate)
+    predictions: bool = True  # keep mteb's per-sample predictions (predictions/<Task>.json.gz)
+    predictions_top_k: int | None = None  # retrieval: keep each query's best K documents
 
     @property
     def is_default_job(self) -> bool:
@@ -154,4 +156,8 @@ def evaluate_args(opts: EvalOptions) -> list[str]:
         args.append("-q")
     if opts.allow_revision_mismatch:
         args.append("--allow-revision-mismatch")
+    if not opts.predictions:
+        args.append("--no-predictions")
+    if opts.predictions_top_k is not None:
+        args += ["--predictions-top-k", str(opts.predictions_top_k)]
     return args

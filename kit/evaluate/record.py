@@ -2,8 +2,8 @@
 
 ``RunRecord.start`` makes the record of a fresh or resumed run (``previous``: the record the
 folder holds); the runner then goes through ``add_task``, ``model_loaded``, ``seeds_set``,
-``task_started`` / ``task_dataset`` / ``task_prompts`` / ``task_failed`` / ``task_done`` (a
-within-task shard's split task: ``task_mapped``), and
+``task_started`` / ``task_dataset`` / ``task_prompts`` / ``task_failed`` /
+``task_predictions`` / ``task_done`` (a within-task shard's split task: ``task_mapped``), and
 ends with ``finish``, or ``interrupted`` / ``failed`` (``kit.evaluate.faults.record_fault``
 says which). ``save`` writes it as canonical JSON (kit/bundle/schemas/run.schema.json is its
 schema); ``load`` reads it back. A re-run's folder adds what it reviewed (``attach_review``).
@@ -283,6 +283,10 @@ class RunRecord:
         entry.update(status=MAPPED, within=dict(within), duration_seconds=duration_seconds,
                      finished_at=now())  # fmt: skip
         entry.pop("error", None)
+
+    def task_predictions(self, name: str, block: Mapping[str, Any]) -> None:
+        """What the run kept of the task's per-sample predictions (kit/evaluate/predictions.py)."""
+        self._by_name[name]["predictions"] = dict(block)
 
     def task_failed(self, name: str, message: str) -> None:
         self._by_name[name].update(status="failed", error=message)

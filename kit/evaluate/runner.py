@@ -6,6 +6,7 @@ Layout of an output folder (mteb's own files are kept unchanged, so
     OUTPUT/run.json              the command, options, per-task status/score/timing, provenance
     OUTPUT/environment.json      hardware, software and settings
     OUTPUT/results/<org__model>/<revision>/<Task>.json, model_meta.json, run_settings.jsonl
+    OUTPUT/predictions/<Task>.json.gz   mteb's per-sample predictions (unless --no-predictions)
     OUTPUT/.staging/             mteb's working cache while a task runs (removed when done)
 
 A task's result file appears in ``results/`` only once the task is complete (atomic rename),
@@ -17,7 +18,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Protocol
@@ -25,6 +26,7 @@ from typing import Any, Protocol
 from kit.errors import ExitCode, KitError
 from kit.evaluate import faults
 from kit.evaluate import mteb_adapter as mt
+from kit.evaluate import predictions as pred
 from kit.evaluate.datasets import check_faithful, dataset_provenance, record_dataset_loads
 from kit.evaluate.model.encoder import record_prompts
 from kit.evaluate.model.load import load_for_run
@@ -32,6 +34,7 @@ from kit.evaluate.model.new_model import python_entry
 from kit.evaluate.model.source import ModelSource, resolve_source
 from kit.evaluate.options import SCORE_AFFECTING, EvalOptions
 from kit.evaluate.record import Resolved, RunRecord, TaskInfo
+from kit.evaluate.shard.plan import check_same_shard
 from kit.fsio import atomic_write_bytes, atomic_write_json
 from kit.machine.environment import collect_environment
 from kit.machine.git import code_state
@@ -40,13 +43,16 @@ from kit.runfolder import (
     KIT_FILES,
     MODEL_META,
     MTEB_ENTRY,
+    PREDICTIONS,
     RESULTS,
     RUN,
     RUN_SETTINGS,
     STAGING,
     default_output,
     model_as_path,
+    predictions_member,
     results_dir,
+    staged_predictions,
 )
 
 
@@ -120,7 +126,7 @@ def prepare_output(out: Path, opts: EvalOptions, resolved: Resolved) -> RunRecor
     if opts.overwrite:
         for name in KIT_FILES:
             (out / name).unlink(missing_ok=True)
-        for name in (RESULTS, STAGING):
+        for name in (RESULTS, STAGING, PREDICTIONS):
             shutil.rmtree(out / name, ignore_errors=True)
         return None
 
@@ -183,13 +189,23 @@ def _json_line(line: bytes) -> bool:
         return False
 
 
-def _publish(staged_dir: Path, final_dir: Path, task_name: str) -> None:
+def _publish(
+    staged_dir: Path,
+    final_dir: Path,
+    task_name: str,
+    predictions: pred.Collected | None = None,
+    out: Path | None = None,
+) -> None:
     """Move a finished task's files from staging to the results folder atomically.
 
-    The task's own file goes last (its presence marks the task done); a signal waits until
-    all are moved (``faults.atomic_step``).
+    Its predictions member first, the task's own file last (its presence marks the task
+    done); a signal waits until all are moved (``faults.atomic_step``).
     """
     with faults.atomic_step():
+        if out is not None and predictions is not None and predictions.member is not None:
+            member = out / predictions_member(task_name)
+            member.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_bytes(member, predictions.member)
         final_dir.mkdir(parents=True, exist_ok=True)
         for name in (MODEL_META, RUN_SETTINGS, f"{task_name}.json"):
             src = staged_dir / name
@@ -216,7 +232,9 @@ def run_evaluation(
     resolved = _resolve(opts, source, mt.resolve_device(opts.device), tasks)
     out = Path(opts.output) if opts.output else default_output(source.name)
     previous = prepare_output(out, opts, resolved)
-    _check_same_shard(out, previous, shard)
+    check_same_shard(
+        out, previous.shard_spec if previous is not None else None, previous is not None, shard
+    )
     folders = _Folders(out, results_dir(source.name, source.revision))
     record = RunRecord.start(
         opts, resolved, results=folders.results, model_source=source.kind,
@@ -364,20 +382,6 @@ def _mapper(model: Any, record: RunRecord, opts: EvalOptions) -> Any:
     return Mapper(model, record.to_json(), opts.shard, opts.store)
 
 
-def _check_same_shard(
-    out: Path, previous: RunRecord | None, shard: Mapping[str, Any] | None
-) -> None:
-    """Resuming must keep the shard (a folder holds one shard's run)."""
-    was = previous.shard_spec if previous is not None else None
-    now = (shard or {}).get("spec")
-    if previous is not None and was != now:
-        raise KitError(
-            f"{out} holds {f'shard {was}' if was else 'an unsharded run'}, not "
-            f"{f'shard {now}' if now else 'an unsharded run'}; use another --output or --overwrite",
-            ExitCode.OUTPUT,
-        )
-
-
 def _run_one(
     task: Any,
     model: Any,
@@ -405,12 +409,18 @@ def _run_one(
         )
         check_faithful(task)
         _clean_staging(folders.staged, name)
+        keep = opts.predictions and mapper is None  # a mapped task has no predictions here
+        pred_dir = folders.out / staged_predictions(name) if keep else None
         with record_prompts(model) as prompts:
             if mapper is None:
-                result = mt.run_task(model, task, folders.staging, encode_kwargs)
+                result = mt.run_task(model, task, folders.staging, encode_kwargs, pred_dir)
             else:
                 mapped = mapper.map_task(task, folders.staging, encode_kwargs)
         record.task_prompts(name, prompts.to_json())
+        if mapper is None:
+            kept = pred.collect_for_task(
+                task, pred_dir, result, opts.predictions_top_k, loads.loads
+            )
     except KitError as e:
         record.task_failed(name, e.message)
         raise
@@ -423,7 +433,8 @@ def _run_one(
         reporter.task_finished(name, None, skipped=False)
         return
     with faults.atomic_step():  # a signal waits until the task is published and recorded
-        _publish(folders.staged, folders.final, name)
+        _publish(folders.staged, folders.final, name, kept, folders.out)
+        record.task_predictions(name, kept.block)
         score = mt.file_main_score(folders.final / f"{name}.json")
         record.task_done(
             name,

@@ -244,6 +244,9 @@ def merge_members(
         s, entry = entries[name]
         tasks.append({**entry, "shard": s.shard["index"]})
         files[entry["result_file"]] = s.members[entry["result_file"]]
+        member = (entry.get("predictions") or {}).get("member")
+        if member is not None:  # the shard's predictions member, as verified there
+            files[member] = s.members[member]
     if f"{results_dir}/{MODEL_META}" in base.members:
         files[f"{results_dir}/{MODEL_META}"] = base.members[f"{results_dir}/{MODEL_META}"]
     elif reduced and MODEL_META in reduced:  # within-task shards that only mapped

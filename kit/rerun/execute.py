@@ -51,6 +51,7 @@ class RerunResult:
     exit_code: int
     tasks: list[dict[str, Any]]
     differences: list[dict[str, Any]] | None = None
+    samples: list[dict[str, Any]] | None = None  # re-run vs bundle, per sample (predictions)
     embedding_cache: dict[str, Any] | None = None
     wall_seconds: float | None = None
     output: str | None = None
@@ -71,6 +72,7 @@ class RerunResult:
             return {**out, "dry_run": True}
         out.update(
             differences=self.differences,
+            samples=self.samples,
             embedding_cache=self.embedding_cache,
             wall_seconds=self.wall_seconds,
             output=self.output,
@@ -262,7 +264,7 @@ def rerun_bundle(
             {n: t["main_score"] for n, t in side["tasks"].items()},
             req.tolerance,
         )
-        diffs = compare(bundle_side(bundle), side)["differences"]
+        compared = compare(bundle_side(bundle), side)
         ok = all(r["ok"] for r in rows)
         result = RerunResult(
             plan=plan.to_json(),
@@ -271,7 +273,8 @@ def rerun_bundle(
             ok=ok,
             exit_code=int(ExitCode.OK if ok else ExitCode.RERUN_MISMATCH),
             tasks=rows,
-            differences=diffs,
+            differences=compared["differences"],
+            samples=compared["samples"],
             embedding_cache=cache,
             wall_seconds=round(wall, 3),
             output=None if temporary else str(out),

@@ -86,6 +86,7 @@ class VerifyReport:
     signer: SignerInfo | None = None
     reference: dict[str, Any] | None = None
     signed: bool = False
+    recompute: list[dict[str, Any]] | None = None  # verify --recompute: one row per task
 
     @property
     def exit_code(self) -> ExitCode:
@@ -118,6 +119,7 @@ class VerifyReport:
             ],
             "signer": None if self.signer is None else self.signer.checked_json(),
             "reference": self.reference,
+            **({"recompute": self.recompute} if self.recompute is not None else {}),
         }
 
 

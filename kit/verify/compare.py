@@ -3,17 +3,21 @@
 In mteb's issue tracker the large gaps (0.02 to 0.4) come from prompts and model-loading
 code, not hardware; so the order is: prompts really used, model files (content digest, with
 the first differing file), the loader and embedding pipeline settings, dataset revisions and
-files, then precision, versions and hardware.
+files, then precision, versions and hardware. When both sides hold a task's per-sample
+predictions, ``samples`` says per (split, subset) how many samples moved and the largest
+changes (``kit.verify.predcompare``): whether a mean moved, and which samples did.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from kit.bundle.manifest import collect_run_files, task_entries
 from kit.bundle.scores import ScoreError
 from kit.errors import ExitCode, KitError
+from kit.verify.predcompare import SidePredictions, compare_tasks
 from kit.verify.verified import VerifiedBundle, require_verified
 
 # (label, getter, why it moves numbers) in order of how often it explains a difference.
@@ -70,6 +74,18 @@ FIELDS: list[tuple[str, str, tuple[str, ...], str]] = [
 ]
 
 
+def _predictions(run: dict[str, Any], read: Callable[[str], bytes]) -> dict[str, SidePredictions]:
+    """The predictions members of a side's complete tasks (``read``: a member's bytes)."""
+    out = {}
+    for t in run.get("tasks", []):
+        block = t.get("predictions") or {}
+        if t.get("status") == "complete" and block.get("member") and block.get("kind"):
+            out[t["name"]] = SidePredictions(
+                block["kind"], block.get("top_k"), read(block["member"])
+            )
+    return out
+
+
 def bundle_side(bundle: VerifiedBundle) -> dict[str, Any]:
     """One side of a comparison from a verified bundle (nothing is read again)."""
     return {
@@ -77,6 +93,7 @@ def bundle_side(bundle: VerifiedBundle) -> dict[str, Any]:
         "run": bundle.run,
         "env": bundle.environment,
         "tasks": bundle.tasks,
+        "predictions": _predictions(bundle.run, lambda name: bundle.members[name]),
     }
 
 
@@ -98,7 +115,13 @@ def load_side(path: Path) -> dict[str, Any]:
         tasks = task_entries(run, members)
     except ScoreError as e:
         raise KitError(f"{path}: {e}", ExitCode.SCORES) from None
-    return {"path": str(path), "run": run, "env": env, "tasks": tasks}
+    try:
+        preds = _predictions(run, lambda name: (path / name).read_bytes())
+    except OSError as e:
+        raise KitError(
+            f"{path}: predictions unreadable: {e.strerror or e}", ExitCode.NOT_FOUND
+        ) from None
+    return {"path": str(path), "run": run, "env": env, "tasks": tasks, "predictions": preds}
 
 
 # Embedding settings (run.json model.embedding, kit/evaluate/model/encoder.py).
@@ -212,4 +235,11 @@ def compare(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
                 "delta": (sb - sa) if sa is not None and sb is not None else None,
             }
         )
-    return {"a": a["path"], "b": b["path"], "differences": diffs, "tasks": deltas}
+    samples = compare_tasks(a.get("predictions") or {}, b.get("predictions") or {})
+    return {
+        "a": a["path"],
+        "b": b["path"],
+        "differences": diffs,
+        "tasks": deltas,
+        "samples": samples,
+    }

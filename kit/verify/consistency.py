@@ -39,6 +39,7 @@ from kit.runfolder import (
     WITHIN,
     digest_of,
     files_from_record,
+    predictions_member,
     result_file,
     results_dir,
     revision_folder_name,
@@ -113,6 +114,7 @@ def _task_sets(
         if t["result_file"] != want:
             out.append(f"{name}: result file {t['result_file']!r} is not {want}")
     expected = {t["result_file"] for t in complete.values()}
+    expected |= _predictions(complete, manifest, out)
     expected |= {f"{folder}/{extra}" for extra in RESULT_EXTRAS}
     if run.get("model_source") in ("local", "hub"):  # a new model's registry entry for mteb
         expected.add(MTEB_ENTRY)
@@ -133,6 +135,27 @@ def _task_sets(
         else:
             out.append(f"{member}: not a file a bundle of this run holds")
     return out
+
+
+def _predictions(
+    complete: Mapping[str, dict[str, Any]], manifest: dict[str, Any], out: list[str]
+) -> set[str]:
+    """The predictions members complete tasks record, each the file the manifest lists."""
+    members = set()
+    for name, t in complete.items():
+        block = t.get("predictions") or {}
+        member = block.get("member")
+        if member is None:
+            continue
+        listed = manifest["files"].get(member)
+        if member != predictions_member(name):
+            out.append(f"{name}: predictions member {member!r} is not {predictions_member(name)}")
+        elif listed is None:
+            out.append(f"{name}: predictions {member} not in the bundle")
+        elif (listed["sha256"], listed["size"]) != (block.get("sha256"), block.get("bytes")):
+            out.append(f"{name}: predictions {member} differ from run.json's record of them")
+        members.add(member)
+    return members
 
 
 def _shard_member(member: str) -> bool:

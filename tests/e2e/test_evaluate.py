@@ -132,6 +132,11 @@ def test_kill_and_resume_gives_same_results(sts_run: Path, hf_home: Path, tmp_pa
     rec = _record(out)
     assert rec["status"] == "complete" and len(rec["resumed_at"]) == 1
     assert not (out / ".staging").exists()
+    whole = {t["name"]: t["predictions"] for t in _record(sts_run)["tasks"]}
+    for t in rec["tasks"]:  # each task's predictions kept through the kill, bound to the same data
+        block = t["predictions"]
+        assert (out / block["member"]).is_file()
+        assert block["bindings"] == whole[t["name"]]["bindings"]
 
 
 def test_overwrite_starts_afresh(sts_run: Path, hf_home: Path, tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from kit.bundle.within import MODE
@@ -206,3 +207,16 @@ COST_MODEL = (
     "longest-processing-time-first over the number of texts to embed per task, from mteb's "
     "descriptive statistics (kit/evaluate/shard/cost.py)"
 )
+
+
+def check_same_shard(
+    out: Path, was: str | None, resumed: bool, shard: Mapping[str, Any] | None
+) -> None:
+    """Resuming must keep the shard (a folder holds one shard's run); OUTPUT otherwise."""
+    now = (shard or {}).get("spec")
+    if resumed and was != now:
+        raise KitError(
+            f"{out} holds {f'shard {was}' if was else 'an unsharded run'}, not "
+            f"{f'shard {now}' if now else 'an unsharded run'}; use another --output or --overwrite",
+            ExitCode.OUTPUT,
+        )

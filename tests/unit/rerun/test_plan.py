@@ -136,6 +136,7 @@ def test_rerun_result_json_of_a_dry_run_and_of_a_run() -> None:
         output=None,
     )
     data = full.to_json()
-    assert len(data) == 10 and data["output"] is None and "review_bundle" not in data
+    assert len(data) == 11 and data["output"] is None and "review_bundle" not in data
+    assert data["samples"] is None  # the sample-level compare (no predictions here)
     assert "dry_run" not in data and full.exit_code == ExitCode.RERUN_MISMATCH
     assert json.loads(json.dumps(data)) == data
