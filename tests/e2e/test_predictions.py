@@ -5,7 +5,7 @@ is bundled and checked with `verify --recompute` in a fresh process: offline, da
 HF cache, no model. Two forged bundles cover the cheats: a raw main score raised together with
 run.json's and re-signed (plain verify passes, recompute fails 26), two swapped predictions
 (26), and predictions recorded as made on another dataset revision (27). Banking77 and SciFact,
-and the batch-size compare, run in tests/system/test_predictions_long.py.
+and the batch-size compare, run in tests/system/test_long_tasks.py.
 """
 
 from __future__ import annotations
