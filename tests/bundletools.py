@@ -93,6 +93,8 @@ def fan_out(
             main_score=score,
             result_file=f"{run['results_dir']}/{name}.json",
         )
+        if "predictions" in t:  # the copied result file has no predictions of its own
+            t["predictions"] = {"kind": None, "member": None, "reason": "a fanned-out copy"}
         entries.append(t)
     run["tasks"] = entries
     run["resolved"]["tasks"] = [t["name"] for t in entries]

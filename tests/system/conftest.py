@@ -1,6 +1,6 @@
 """The system tier: Docker, image builds, Slurm and the Kubernetes pod script, Chromium, the
-faults the operating system makes (mounts as root, signals), and the long tasks (SciFact,
-Banking77Classification: minutes each).
+faults the operating system makes (mounts as root, signals), shards run as parallel processes
+and merged, the long tasks (SciFact, Banking77Classification: minutes each) and a new user's way.
 
 Each test requires its component through ``tests.support.require``: skipped where it is
 missing, failed under CI (``REPRO_KIT_CI=1``), which provides all of them.
