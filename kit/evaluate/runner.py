@@ -411,6 +411,8 @@ def _run_one(
         _clean_staging(folders.staged, name)
         keep = opts.predictions and mapper is None  # a mapped task has no predictions here
         pred_dir = folders.out / staged_predictions(name) if keep else None
+        if pred_dir is not None and not (folders.staged / f"{name}.json").exists():
+            shutil.rmtree(pred_dir, ignore_errors=True)  # mteb runs it afresh: no earlier half
         with record_prompts(model) as prompts:
             if mapper is None:
                 result = mt.run_task(model, task, folders.staging, encode_kwargs, pred_dir)

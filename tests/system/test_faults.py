@@ -2,7 +2,7 @@
 code and one line on stderr, and the same command, once the fault is gone, resumes to the
 scores of an uninterrupted run (the session fixtures `biosses_run` and `sts_run`).
 
-Faults are real: a 40 KB tmpfs for a full disk, a read-only bind mount (root ignores chmod),
+Faults are real: a tmpfs with 12 KB left for a full disk, a read-only bind mount (root ignores chmod),
 SIGTERM sent to the real process, truncated arrow and safetensors files and a None sentence
 in a copied HF cache (`docker kill` of a real container: tests/system/test_faults_container.py).
 Where a point cannot be hit by timing (model load, the result move) the kit waits there
@@ -68,10 +68,10 @@ def _mount(*args: str) -> None:
 def test_disk_full_on_the_output(cache: Path, reference: dict, tmp_path: Path) -> None:
     mnt = tmp_path / "small"
     mnt.mkdir()
-    _mount("-t", "tmpfs", "-o", "size=40k", "tmpfs", str(mnt))
+    _mount("-t", "tmpfs", "-o", "size=160k", "tmpfs", str(mnt))  # the whole run fits in it
     try:
         filler = mnt / "filler"
-        filler.write_bytes(b"x" * 28 * 1024)  # 12 KB left: run.json fits, the results do not
+        filler.write_bytes(b"x" * 148 * 1024)  # 12 KB left: run.json fits, the results do not
         out = mnt / "run"
         line = _one_line(run_kit(_args(out), cache), ExitCode.DISK_FULL)
         assert "disk full" in line and str(out) in line and "run the same command" in line
