@@ -2,9 +2,10 @@
 code and one line on stderr, and the same command, once the fault is gone, resumes to the
 scores of an uninterrupted run (the session fixtures `biosses_run` and `sts_run`).
 
-Faults are real: a tmpfs with 12 KB left for a full disk, a read-only bind mount (root ignores chmod),
-SIGTERM sent to the real process, truncated arrow and safetensors files and a None sentence
-in a copied HF cache (`docker kill` of a real container: tests/system/test_faults_container.py).
+Faults are real: a tmpfs with 12 KB left for a full disk, a read-only bind mount (root
+ignores chmod), SIGTERM sent to the real process, truncated arrow and safetensors files and a
+None sentence in a copied HF cache (`docker kill` of a real container:
+tests/system/test_faults_container.py).
 Where a point cannot be hit by timing (model load, the result move) the kit waits there
 (REPRO_KIT_FAULT_PAUSE) and the test sends the signal from outside. The mounts need root:
 skipped without it, failed under CI (REPRO_KIT_CI).
