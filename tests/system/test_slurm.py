@@ -145,8 +145,9 @@ def _wait(*job_ids: str, timeout: int = JOB_TIMEOUT) -> None:
 def _start_requeued_now(job: str, timeout: int = JOB_TIMEOUT) -> None:
     """Start a requeued job at once: Slurm holds one back (BeginTime) for about two minutes.
 
-    Waits until ``job`` is pending for its begin time, then sets that time to now (`scontrol
-    update StartTime=now`; `scontrol release` does not end this wait, the job is not held).
+    Waits until ``job`` is pending for its begin time, then sets that time to five seconds from
+    now (`scontrol update StartTime=now+5`; `scontrol release` does not end this wait, the job
+    is not held).
     Returns without a change when the job leaves the queue without being requeued.
     """
     deadline = time.monotonic() + timeout
@@ -156,7 +157,10 @@ def _start_requeued_now(job: str, timeout: int = JOB_TIMEOUT) -> None:
         )
         state = q.stdout.split()
         if state == ["PENDING", "BeginTime"]:
-            cmd = ["scontrol", "update", f"JobId={job}", "StartTime=now"]
+            # Not "now": slurmd rejects a credential made in the second its predecessor's was
+            # revoked ("Job credential revoked", seen here under load); a few seconds later
+            # the requeued job starts cleanly, still two minutes before Slurm's own delay.
+            cmd = ["scontrol", "update", f"JobId={job}", "StartTime=now+5"]
             proc = subprocess.run(cmd, capture_output=True, text=True)
             assert proc.returncode == 0, proc.stderr
             return
