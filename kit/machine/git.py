@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -232,12 +233,13 @@ def add_worktree(root: Path, dest: Path, commit: str, folders: list[str]) -> Non
     the files of ``folders`` (the rest is left out: a results repository is large). OUTPUT
     when git refuses."""
     _run_or_fail(root, "worktree", "add", "-q", "--no-checkout", "--detach", str(dest), commit)
-    present = [f for f in folders if tree_files(root, commit, f)]
+    listed = _git_bytes(root, "ls-tree", "--name-only", "-z", commit, "--", *folders) or b""
+    present = [f for f in listed.decode("utf-8", "surrogateescape").split("\0") if f]
     if present:
         _run_or_fail(dest, "checkout", "-q", commit, "--", *present)
 
 
 def remove_worktree(root: Path, dest: Path) -> None:
-    """Remove the work tree at ``dest`` from ``root``'s repository (and its files)."""
-    _git_bytes(root, "worktree", "remove", "--force", str(dest), timeout=120)
+    """Remove the work tree at ``dest`` (its files, then git's record of it)."""
+    shutil.rmtree(dest, ignore_errors=True)
     _git_bytes(root, "worktree", "prune", timeout=120)

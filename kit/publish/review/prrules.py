@@ -44,7 +44,7 @@ def _other_revisions(pr: PullRequest, folder: PurePosixPath) -> dict[str, list[s
 
 def folder_layout(pr: PullRequest, folder: PurePosixPath, changed: Collection[str]) -> Layout:
     """What ``folder`` holds at HEAD, with the base's bytes of its ``changed`` file names."""
-    here = [p for p in pr.head_tree(folder) if PurePosixPath(p).parent == folder]
+    here = [p for p in pr.head_tree(folder.parent) if PurePosixPath(p).parent == folder]
     files = {PurePosixPath(p).name: d for p, d in pr.at_head(here).items() if d is not None}
     base = pr.at_base([(folder / n).as_posix() for n in sorted(changed)])
     old = {PurePosixPath(p).name: d for p, d in base.items() if d is not None}

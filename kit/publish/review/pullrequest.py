@@ -9,6 +9,7 @@ pull request of hundreds of files costs a few git processes, not hundreds.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path, PurePosixPath
 
 from kit.errors import ExitCode, KitError
@@ -26,7 +27,7 @@ class Change:
     path: str
     status: str  # added, modified or removed
 
-    @property
+    @cached_property
     def folder(self) -> PurePosixPath | None:
         """``results/<org__model>/<revision>`` when the file lies directly in one, else None."""
         parts = PurePosixPath(self.path).parts
@@ -48,6 +49,7 @@ class PullRequest:
     outside: int  # files changed outside results/ (not reviewed)
     _head: dict[str, bytes | None] = field(default_factory=dict, repr=False)
     _base: dict[str, bytes | None] = field(default_factory=dict, repr=False)
+    _trees: dict[PurePosixPath, list[str]] = field(default_factory=dict, repr=False)
 
     @property
     def base_commit(self) -> str:
@@ -69,8 +71,10 @@ class PullRequest:
         return {p: self._base[p] for p in paths}
 
     def head_tree(self, folder: PurePosixPath) -> list[str]:
-        """The files under ``folder`` at HEAD (paths from the top)."""
-        return tree_files(self.repo, self.head, folder.as_posix()) or []
+        """The files under ``folder`` at HEAD (paths from the top), listed once per folder."""
+        if folder not in self._trees:
+            self._trees[folder] = tree_files(self.repo, self.head, folder.as_posix()) or []
+        return self._trees[folder]
 
     def folders(self) -> list[PurePosixPath]:
         """The revision folders holding a changed file, sorted."""

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from kit.errors import ExitCode, KitError
-from kit.fsio import write_all_or_none
 from kit.machine.git import add_worktree, remove_worktree
 from kit.publish.export import plan_export
+from kit.publish.repobase import Base, resolve_base
 from kit.publish.review.bundles import ReviewedBundle
 from kit.publish.review.pullrequest import PullRequest
 from kit.runfolder import RESULTS, model_as_path
@@ -64,7 +64,9 @@ def _upload_revision(pr: PullRequest, bundle: ReviewedBundle) -> str | None:
     return revisions[0]
 
 
-def _export_one(pr: PullRequest, bundle: ReviewedBundle, tree: Path, out: Yielded) -> None:
+def _export_one(
+    pr: PullRequest, bundle: ReviewedBundle, tree: Path, base: Base, out: Yielded
+) -> None:
     """Export one bundle into the work tree and note which files it lists and writes."""
     assert bundle.verified is not None
     plan = plan_export(
@@ -73,18 +75,20 @@ def _export_one(pr: PullRequest, bundle: ReviewedBundle, tree: Path, out: Yielde
         overwrite=True,
         revision=_upload_revision(pr, bundle),
         allow_drift=True,
-        base_ref=pr.base_commit,
+        base=base,
     )
-    written = {}
+    written: dict[Path, bytes] = {}
     out.folders[bundle.number] = plan.folder
     for name, merged in plan.files:
-        path = (plan.folder / name).as_posix()
-        out.listed_by.setdefault(path, []).append(bundle.number)
+        rel = (plan.folder / name).as_posix()
+        out.listed_by.setdefault(rel, []).append(bundle.number)
         if merged.action not in {"unchanged", "refused"}:
-            out.changed_by.setdefault(path, []).append(bundle.number)
-            written[tree / path] = merged.data
-    try:
-        write_all_or_none(written)
+            out.changed_by.setdefault(rel, []).append(bundle.number)
+            written[tree / rel] = merged.data
+    try:  # a scratch work tree, removed after the review: no atomic renames, no fsync
+        for dest, data in written.items():
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.write_bytes(data)
     except OSError as e:
         raise KitError(f"cannot write the review's work tree: {e}", ExitCode.OUTPUT) from None
 
@@ -98,9 +102,10 @@ def yield_bundles(pr: PullRequest, bundles: list[ReviewedBundle], work: Path) ->
     tree = work / "base"
     add_worktree(pr.repo, tree, pr.base_commit, sorted({_model_folder(b) for b in ok}))
     try:
+        base = resolve_base(tree, pr.base_commit)  # one base (and its reads) for every bundle
         for bundle in ok:
             try:
-                _export_one(pr, bundle, tree, out)
+                _export_one(pr, bundle, tree, base, out)
             except KitError as e:
                 out.failures[bundle.number] = e
         for path in out.listed_by:
