@@ -62,7 +62,8 @@ def _bundles(review: Review) -> list[str]:
         model = v.manifest["model"]["name"] if v is not None else "-"
         tasks = len(v.manifest["tasks"]) if v is not None else "-"
         rows.append([b.number, b.source, state, b.signer(), model, tasks])
-    return ["### Bundles", "", *_table(["#", "bundle", "verify", "signer", "model", "tasks"], rows)]
+    header = ["no.", "bundle", "verify", "signer", "model", "tasks"]
+    return ["### Bundles", "", *_table(header, rows)]
 
 
 def _file(f: FileVerdict) -> list[str]:
