@@ -189,6 +189,52 @@ def test_any_signer_names_the_key_untrusted(
     assert "untrusted (no allowed-signers))" in out
 
 
+def test_a_file_export_merged_into_is_backed_and_its_kept_scores_checked(
+    biosses_bundle: Path, report_signers, tmp_path: Path
+) -> None:
+    """The base holds the model's STSBenchmark.json with another split (as an older mteb wrote
+    it): export merges the bundle's subset into it, and the review yields the same merge."""
+    allowed = report_signers[0]
+    repo = tmp_path / "results"
+    folder = repo / "results" / MODEL / _folder_name(biosses_bundle)
+    folder.mkdir(parents=True)
+    old = {"task_name": "STSBenchmark", "mteb_version": "1.12.75", "evaluation_time": 1.5}
+    entry = {"main_score": 0.85, "cosine_spearman": 0.85, "hf_subset": "default"}
+    old |= {"dataset_revision": _dataset_revision(biosses_bundle), "scores": {"validation": [
+        entry | {"languages": ["eng-Latn"]}]}}  # fmt: skip
+    (folder / "STSBenchmark.json").write_text(json.dumps(old, indent=2, sort_keys=True))
+    _git(tmp_path, "init", "-q", "-b", "main", str(repo))
+    _commit(repo, "published")
+    _git(repo, "checkout", "-q", "-b", "pr")
+    code, out, err = _kit("export", biosses_bundle, "--results-repo", repo, "--allowed-signers",
+                          allowed)  # fmt: skip
+    assert code == 0 and "merged      " in out, err
+    _commit(repo, "export")
+    code, out, err = _review(repo, biosses_bundle, allowed)
+    assert code == 0, err
+    assert "| validation | default | 0.85 | 0.85 | equal |" in out
+    _edit(folder / "STSBenchmark.json", lambda d: d["scores"]["validation"][0].update(
+        main_score=0.86))  # fmt: skip
+    _commit(repo, "a kept score edited")
+    code, _, err = _review(repo, biosses_bundle, allowed)
+    assert code == ExitCode.REVIEW_DIFFERS
+    assert "STSBenchmark / validation / default / main_score: pull request 0.86, bundle 0.85" in err
+
+
+def _folder_name(bundle: Path) -> str:
+    from kit.bundle.archive import read_bundle_archive
+
+    return json.loads(read_bundle_archive(bundle)["manifest.json"])["model"]["revision"]
+
+
+def _dataset_revision(bundle: Path) -> str:
+    from kit.bundle.archive import read_bundle_archive
+
+    members = read_bundle_archive(bundle)
+    [name] = [n for n in members if n.endswith("/STSBenchmark.json")]
+    return json.loads(members[name])["dataset_revision"]
+
+
 class _Serve(http.server.BaseHTTPRequestHandler):
     files: ClassVar[dict[str, bytes]] = {}
 
