@@ -221,6 +221,38 @@ def test_a_file_export_merged_into_is_backed_and_its_kept_scores_checked(
     assert "STSBenchmark / validation / default / main_score: pull request 0.86, bundle 0.85" in err
 
 
+def test_a_new_models_row_comes_from_its_registered_meta_and_the_registry_is_restored(
+    biosses_bundle: Path,
+) -> None:
+    """mteb's table joins on its registry: a model mteb does not know gets a row only once its
+    ModelMeta (the bundle's model_meta.json) is registered; afterwards the registry is as it was."""
+    import mteb
+
+    from kit.bundle.archive import read_bundle_archive
+    from kit.publish.review.leaderboard import ModelFiles, leaderboard_rows
+
+    name, rev = "repro-kit-test/new-model", "1" * 40
+    members = read_bundle_archive(biosses_bundle)
+    files, meta = {}, None
+    for member, data in members.items():
+        base = member.rsplit("/", 1)[-1]
+        if member.startswith("results/") and base == "model_meta.json":
+            meta = json.dumps(json.loads(data) | {"name": name, "revision": rev}).encode()
+        elif member.startswith("results/") and base.endswith(".json"):
+            files[f"results/repro-kit-test__new-model/{rev}/{base}"] = data
+    assert meta is not None
+    files[f"results/repro-kit-test__new-model/{rev}/model_meta.json"] = meta
+    before = {m.name for m in mteb.get_model_metas()}
+    assert name not in before
+    model = ModelFiles(name, files, meta, ("MTEB(eng, v1)",), ("BIOSSES", "STSBenchmark"))
+    [row] = leaderboard_rows([model])
+    assert row.model == name and row.benchmark == "MTEB(eng, v1)" and len(row.missing) == 54
+    scores = [json.loads(d)["scores"]["test"][0]["main_score"] for p, d in files.items()
+              if p.endswith(("BIOSSES.json", "STSBenchmark.json"))]  # fmt: skip
+    assert row.present_mean_task == pytest.approx(sum(scores) / 2)
+    assert {m.name for m in mteb.get_model_metas()} == before
+
+
 def _folder_name(bundle: Path) -> str:
     from kit.bundle.archive import read_bundle_archive
 

@@ -129,17 +129,26 @@ def _model_meta(model: ModelFiles) -> Any:
     if model.meta is None:
         return None
     try:
-        return ModelMeta.model_validate_json_resolved(model.meta)
-    except AttributeError:
-        return ModelMeta.model_validate(json.loads(model.meta))
+        try:
+            return ModelMeta.model_validate_json_resolved(model.meta)
+        except AttributeError:
+            return ModelMeta.model_validate(json.loads(model.meta))
+    except ValueError:  # pydantic's ValidationError too: no row for this model
+        return None
 
 
 def _benchmarks(model: ModelFiles) -> list[Any]:
     """The bundles' declared benchmarks, else every benchmark holding all their tasks."""
     import mteb
 
-    if model.benchmarks:
-        return [mteb.get_benchmark(b) for b in model.benchmarks]
+    declared = []
+    for name in model.benchmarks:
+        try:
+            declared.append(mteb.get_benchmark(name))
+        except (KeyError, ValueError):  # a benchmark this mteb does not know: search instead
+            continue
+    if declared:
+        return declared
     want = set(model.tasks)
     return [b for b in mteb.get_benchmarks() if want <= {t.metadata.name for t in b.tasks} and want]
 
@@ -175,6 +184,8 @@ def _padded(frame: Any, name: str, missing: list[str]) -> Any:
 def _row(bench: Any, frame: Any, name: str) -> BoardRow | None:
     import polars as pl
 
+    if "model_name" not in frame.columns:  # mteb read no result of this benchmark
+        return None
     mine = frame.filter(pl.col("model_name") == name)
     if mine.is_empty():
         return None
@@ -214,9 +225,10 @@ def leaderboard_rows(models: list[ModelFiles]) -> list[BoardRow]:
                 (root / rel).write_bytes(data)
         metas = {m.name: _model_meta(m) for m in models if not registered(m.name)}
         reg.add({n: meta for n, meta in metas.items() if meta is not None})
+        known = [m for m in models if m.name in reg.registry]  # the table joins on it
         cache, frames = ResultCache(root), []
         by_bench: dict[str, tuple[Any, list[str]]] = {}
-        for model in models:
+        for model in known:
             for bench in _benchmarks(model):
                 by_bench.setdefault(bench.name, (bench, []))[1].append(model.name)
         with warnings.catch_warnings():
@@ -224,7 +236,7 @@ def leaderboard_rows(models: list[ModelFiles]) -> list[BoardRow]:
             for bench, names in by_bench.values():
                 results = cache.load_results(models=names, tasks=bench.tasks)
                 frames.append((bench, names, results._to_results_df(tasks=bench.tasks)))
-            reg.narrow([m.name for m in models])
+            reg.narrow([m.name for m in known])
             for bench, names, frame in frames:
                 rows.extend(r for n in names if (r := _row(bench, frame, n)) is not None)
     return rows

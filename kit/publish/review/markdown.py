@@ -113,11 +113,14 @@ def _mean(value: float | None, present: float | None) -> str:
 def _board(rows: list[BoardRow]) -> list[str]:
     lines = ["", "### Leaderboard row", ""]
     if not rows:
-        return [*lines, "No benchmark holds all of the bundles' tasks."]
+        return [*lines, "No row: no benchmark holds all of the bundles' tasks (or mteb could "
+                "not read the model's metadata)."]  # fmt: skip
     header = ["model", "benchmark", "Mean (Task)", "Mean (TaskType)", "missing tasks", "zero-shot"]
     body = []
     for r in rows:
         missing = f"{len(r.missing)} of {r.tasks}" if r.missing else "none"
+        if 0 < len(r.missing) <= 5:
+            missing += f": {', '.join(r.missing)}"
         zero = f"{r.zero_shot} %" if r.zero_shot is not None else "unknown (no training data)"
         body.append([
             r.model, r.benchmark, _mean(r.mean_task, r.present_mean_task),
