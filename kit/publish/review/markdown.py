@@ -61,8 +61,9 @@ def _bundles(review: Review) -> list[str]:
             state = "verified"
         model = v.manifest["model"]["name"] if v is not None else "-"
         tasks = len(v.manifest["tasks"]) if v is not None else "-"
-        rows.append([b.number, b.source, state, b.signer(), model, tasks])
-    header = ["no.", "bundle", "verify", "signer", "model", "tasks"]
+        backs = sum(b.number in f.bundles and f.verdict == "backed" for f in review.files)
+        rows.append([b.number, b.source, state, b.signer(), model, tasks, backs])
+    header = ["no.", "bundle", "verify", "signer", "model", "tasks", "files it backs"]
     return ["### Bundles", "", *_table(header, rows)]
 
 

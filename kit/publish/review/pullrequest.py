@@ -13,7 +13,7 @@ from functools import cached_property
 from pathlib import Path, PurePosixPath
 
 from kit.errors import ExitCode, KitError
-from kit.machine.git import changed_files, commit_of, read_blobs, tree_files
+from kit.machine.git import changed_files, commit_of, read_blobs, tree_files, work_tree_top
 from kit.publish.repobase import Base, resolve_base
 from kit.runfolder import RESULTS
 
@@ -90,6 +90,7 @@ def open_pull_request(repo: Path, base_ref: str) -> PullRequest:
     repo = Path(repo)
     if not repo.is_dir():
         raise KitError(f"{repo} not found (a results checkout)", ExitCode.NOT_FOUND)
+    repo = work_tree_top(repo) or repo  # paths are the repository's, from its top
     base = resolve_base(repo, base_ref)
     head = commit_of(repo, "HEAD")
     if base.commit is None or head is None:

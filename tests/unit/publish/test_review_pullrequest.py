@@ -66,6 +66,8 @@ def test_changes_under_results_against_the_merge_base(repo: Path) -> None:
     assert pr.at_head([f"{M}/A.json", f"{M}/C.json"]) == {f"{M}/A.json": b"a2", f"{M}/C.json": None}
     assert pr.at_base([f"{M}/A.json", f"{M}/B.json"]) == {f"{M}/A.json": b"a", f"{M}/B.json": None}
     assert "merge-base of main and HEAD" in pr.base.label
+    inside = open_pull_request(repo / "results", "main")  # a folder of the checkout: its top
+    assert inside.changes == pr.changes and inside.at_head([f"{M}/B.json"])[f"{M}/B.json"] == b"b"
 
 
 def test_bad_repositories_and_refs_are_usage_errors(repo: Path, tmp_path: Path) -> None:
