@@ -51,6 +51,7 @@ class FakeGitHub:
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self.ca_file: Path | None = None
+        self.redirect: str | None = None  # a base URL every API call is redirected to
 
     def add_comment(self, issue: int, body: str, login: str) -> int:
         """A comment someone else posted (a hostile one may carry the marker)."""
@@ -106,6 +107,12 @@ class FakeGitHub:
         if method == "GET" and path.startswith("/files/"):
             data = self.files.get(path[len("/files/") :])
             return self._send(h, 404, None) if data is None else self._raw(h, data)
+        if self.redirect is not None:
+            h.send_response(307)
+            h.send_header("Location", self.redirect + h.path)
+            h.send_header("Content-Length", "0")
+            h.end_headers()
+            return None
         if auth != f"Bearer {TOKEN}":
             return self._send(h, 401, {"message": "Bad credentials"})
         length = int(h.headers.get("Content-Length") or 0)

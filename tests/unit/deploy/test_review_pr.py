@@ -225,3 +225,13 @@ def test_post_refuses_what_it_cannot_trust(
     monkeypatch.setenv("GITHUB_REPOSITORY", "org/results/../../x")
     assert _post(tmp_path, "x") == rp.BAD_SETUP
     assert api.comments == {}
+
+
+def test_the_token_never_follows_a_redirect(api: FakeGitHub, tmp_path: Path) -> None:
+    elsewhere = FakeGitHub()
+    api.redirect = elsewhere.start(tmp_path)
+    try:
+        assert _post(tmp_path, "x") == rp.BAD_SETUP
+    finally:
+        elsewhere.stop()
+    assert elsewhere.requests == [] and api.comments == {}
