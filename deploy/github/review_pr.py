@@ -258,7 +258,6 @@ def review_comment(report: str, code: int, stderr: str, footer: str) -> str:
         parts = [body, "", f"repro-kit review: {status}"]
     else:
         parts = [f"**repro-kit review refused the pull request's bundles** ({status})"]
-    if errors or not report.strip():
         parts += ["", code_block(errors or stderr.strip().splitlines()[-3:] or ["(no message)"])]
     return "\n".join([*parts, "", "---", f"<sub>{footer}</sub>"])
 
