@@ -123,6 +123,25 @@ def export(
         err=True,
     )
     _pr_lines(plan)
+    _paste_lines(plan)
+
+
+def _paste_lines(plan: Any) -> None:
+    """The last lines: the bundle line for the pull request's description, and its review."""
+    from kit.publish.nextstep import review_paste
+
+    ev = plan.evidence
+    paste = review_paste(ev["bundle"], ev["bundle_sha256"], signed=ev["signature"] != "unsigned")
+    click.echo(
+        f"paste into the pull request's description ({paste.placeholder}: the bundle's https "
+        "URL once it is attached to the pull request or a release):",
+        err=True,
+    )
+    click.echo(paste.line, err=True)
+    click.echo("a maintainer reviews the pull request in a checkout of it with:", err=True)
+    click.echo(paste.review.line, err=True)
+    for note in paste.review.notes:
+        click.echo(f"  {note}", err=True)
 
 
 def _check(plan: Any, show_all: bool) -> None:

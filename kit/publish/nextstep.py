@@ -8,6 +8,11 @@ through ssh-agent, or the one beside a private key file) when it holds the signi
 the user can see it; otherwise an ``allowed_signers`` line for the key, written beside the
 bundle. An unsigned bundle gets ``--allow-unsigned`` and how to sign it first. In a container
 every path is the host's (``kit.runfolder.host_paths``).
+
+``review_paste`` gives what ``export`` ends with: the line to paste into the pull request's
+description (``repro-kit-bundle: URL sha256:HEX``, the URL a placeholder until the bundle is
+attached; the results repository's workflow, deploy/github, reads these lines) and the
+``repro-kit review`` a maintainer runs on the pull request.
 """
 
 from __future__ import annotations
@@ -120,3 +125,34 @@ def _anchor(bundle: Path, public_key: str, key: Path | None, host: Mapping[str, 
     line = f'{principal} namespaces="{NAMESPACE}" {public_key}\n'
     atomic_write_bytes(dest, line.encode("utf-8"))
     return ["--allowed-signers", shown_path(dest, host)]
+
+
+BUNDLE_LINE = "repro-kit-bundle:"  # deploy/github/review_pr.py reads this prefix
+MAINTAINERS_SIGNERS = ".github/repro-kit/allowed_signers"  # in the results repository
+
+
+@dataclass(frozen=True)
+class ReviewPaste:
+    """The pull request's bundle line (pasted as it is but for the URL placeholder) and the
+    review a maintainer runs (``review.line``)."""
+
+    line: str
+    placeholder: str
+    review: NextStep
+
+
+def review_paste(bundle_name: str, sha256: str, *, signed: bool) -> ReviewPaste:
+    """The bundle line of a bundle called ``bundle_name`` with this sha256, and its review."""
+    url = f"<URL-of-{bundle_name}>"
+    argv = ["repro-kit", "review", ".", "--base", "main", "--bundle", f"{url}#sha256={sha256}"]
+    if signed:
+        argv += ["--allowed-signers", "ALLOWED_SIGNERS"]
+        notes = (
+            f"ALLOWED_SIGNERS: the maintainers' file ({MAINTAINERS_SIGNERS} as on main, never "
+            "the pull request's); --any-signer instead names the signer's key as untrusted",
+        )
+    else:
+        argv.append("--allow-unsigned")
+        notes = ("the bundle is unsigned: review accepts it only with --allow-unsigned",)
+    line = f"{BUNDLE_LINE} {url} sha256:{sha256}"
+    return ReviewPaste(line, url, NextStep(tuple(argv), notes))

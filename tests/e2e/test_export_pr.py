@@ -12,6 +12,7 @@ exports run the real CLI in-process (mteb is imported once), on the session's re
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 from pathlib import Path
@@ -190,6 +191,16 @@ def test_older_files_left_alone_and_only_a_new_subset_added(
     assert (now / "STSBenchmark.json").read_bytes() == base["STSBenchmark.json"]  # byte for byte
     assert f"unchanged   {now / 'STSBenchmark.json'}" in out
     assert f"merged      {now / 'STS12.json'}" in out
+    digest = hashlib.sha256(sts_bundle.read_bytes()).hexdigest()
+    url = f"<URL-of-{sts_bundle.name}>"
+    assert err.splitlines()[-5:] == [  # export ends with the pull request's line and its review
+        f"paste into the pull request's description ({url}: the bundle's https URL once it is "
+        "attached to the pull request or a release):",
+        f"repro-kit-bundle: {url} sha256:{digest}",
+        "a maintainer reviews the pull request in a checkout of it with:",
+        f"repro-kit review . --base main --bundle '{url}#sha256={digest}' --allow-unsigned",
+        "  the bundle is unsigned: review accepts it only with --allow-unsigned",
+    ]
     merged = json.loads((now / "STS12.json").read_bytes())
     got = _subsets((now / "STS12.json").read_bytes())
     assert set(got) == {("validation", "default"), ("test", "default")}

@@ -90,3 +90,17 @@ def test_the_launcher_maps_the_bundle_and_the_pub(tmp_path: Path) -> None:
     assert _argv(step) == ["repro-kit", "export", "/srv/out.tar.gz", "--results-repo",
                            "/srv/results", "--init", "--public-key",
                            "/home/me/.ssh/id_ed25519.pub"]  # fmt: skip
+
+
+def test_review_paste_line_and_command() -> None:
+    from kit.publish.nextstep import review_paste
+
+    sha = "ab" * 32
+    signed = review_paste("m.tar.gz", sha, signed=True)
+    assert signed.line == f"repro-kit-bundle: <URL-of-m.tar.gz> sha256:{sha}"
+    assert _argv(signed.review) == ["repro-kit", "review", ".", "--base", "main", "--bundle",
+                                    f"<URL-of-m.tar.gz>#sha256={sha}",
+                                    "--allowed-signers", "ALLOWED_SIGNERS"]  # fmt: skip
+    assert any(".github/repro-kit/allowed_signers" in n for n in signed.review.notes)
+    unsigned = review_paste("m.tar.gz", sha, signed=False)
+    assert _argv(unsigned.review)[-1] == "--allow-unsigned" and unsigned.line == signed.line
