@@ -1,5 +1,6 @@
-"""Long tasks through `repro-kit evaluate`, each run once per module (minutes each on 2 cores,
-so they live in the system tier, not in the README's test command): SciFact (retrieval) and
+"""Long tasks, each run once (minutes each on 2 cores, so they live in the system tier, not in
+the README's test command; SciFact's run is the session's, shared with the within-task Slurm
+test, tests/system/conftest.py): SciFact (retrieval) and
 Banking77Classification (classifiers trained on the embeddings of its train split) equal their
 published scores, and `verify --recompute` gives back every value mteb writes from the
 per-sample predictions and the dataset alone (SciFact also cut to the top 100: what needs more
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import reference_score, run_kit
+from tests.system.conftest import SciFactRun
 
 
 def _evaluate(hf_home: Path, out: Path, task: str, *extra: str) -> dict:
@@ -41,10 +43,13 @@ def _recompute(hf_home: Path, out: Path, task: str) -> dict:
 
 
 @pytest.fixture(scope="module")
-def scifact(hf_home: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
-    """One real SciFact run (predictions kept, mteb's top 1000): its folder and summary."""
-    out = tmp_path_factory.mktemp("long") / "sf"
-    return out, _evaluate(hf_home, out, "SciFact")
+def scifact(scifact_run: SciFactRun) -> tuple[Path, dict]:
+    """The session's SciFact run (predictions kept, mteb's top 1000; shared with the
+    within-task Slurm test): its folder and, as `evaluate --json` gives it, its scores."""
+    rec = json.loads((scifact_run.run / "run.json").read_text())
+    (task,) = rec["tasks"]
+    assert task["name"] == "SciFact" and task["status"] == "complete"
+    return scifact_run.run, {"tasks": {"SciFact": {"main_score": task["main_score"]}}}
 
 
 @pytest.fixture(scope="module")
