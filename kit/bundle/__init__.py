@@ -8,7 +8,9 @@ within-task shard's index of its stored batches, and whether shards hold every b
 ``schemas/`` (the JSON
 Schemas), ``write`` (``write_bundle``, ``add_signature``; signing arrives as a ``Signer``
 callable), ``predictions`` (the strict bounded reader of mteb's per-sample predictions, the
-``Binding`` record and its check), ``binding`` (a loaded mteb task's binding, duck-typed).
+``Binding`` record and its check), ``binding`` (a loaded mteb task's binding, duck-typed),
+``training`` (a fine-tune's training.json: the strict reader, its binding to the model
+digest, the manifest's short form).
 Layer 1: may import only ``kit.errors``, ``kit.fsio``, ``kit.runfolder`` and
 ``kit.__version__``; no SSH code, no mteb.
 """
