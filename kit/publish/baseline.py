@@ -5,7 +5,9 @@ Against a reference in the ``baseline`` role, each task with a reference score i
 on a task the model is not zero-shot on (it trained on the task or a similar one, by mteb's
 rules: kit/verify/zeroshot.py) is counted, and said, apart. Each named mean is higher, tied
 or lower at the mean tolerance. The verdict reads "beats the baseline on 2 of 3 tasks (1 not
-zero-shot), mean +0.0139", the mean being the mean over the compared tasks of the deltas.
+zero-shot), mean +0.0139", the mean being the mean over the compared tasks of the deltas; it
+beats the baseline when it wins more tasks than it loses and the mean delta is positive, else
+"does not beat the baseline: 1 of 3 tasks won, 2 losses, mean -0.0040".
 In the ``reproduction`` role (the default) the report stays pass / fail at the tolerance.
 """
 
@@ -64,8 +66,15 @@ def verdict(s: dict[str, Any]) -> str:
     n, wins = s["n_compared"], len(s["wins"])
     dirty = f" ({len(s['wins_not_zero_shot'])} not zero-shot)" if s["wins_not_zero_shot"] else ""
     mean = f", mean {s['mean_delta']:+.4f}" if s["mean_delta"] is not None else ""
-    head = "beats the baseline" if wins else "does not beat the baseline"
-    return f"{head} on {wins} of {n} task{'' if n == 1 else 's'}{dirty}{mean}"
+    tasks = f"{n} task{'' if n == 1 else 's'}"
+    if s["beats"]:
+        return f"beats the baseline on {wins} of {tasks}{dirty}{mean}"
+    rest = "".join(
+        f", {len(s[key])} {word}{'' if len(s[key]) == 1 else plural}"
+        for key, word, plural in (("ties", "tie", "s"), ("losses", "loss", "es"))
+        if s[key]
+    )
+    return f"does not beat the baseline: {wins} of {tasks} won{dirty}{rest}{mean}"
 
 
 def zero_shot_text(zs: dict[str, Any]) -> str:

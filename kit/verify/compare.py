@@ -201,6 +201,8 @@ def _model_diffs(a: dict[str, Any], b: dict[str, Any]) -> list[dict[str, Any]]:
                 "what": "model files (content digest)" + (f": {first}" if first else ""),
                 "a": ma["digest"],
                 "b": mb["digest"],
+                "a_text": ma["digest"][:19] + "…",
+                "b_text": mb["digest"][:19] + "…",
                 "why": "different weights, tokenizer or configuration",
             }
         )
