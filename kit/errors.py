@@ -44,6 +44,10 @@ class ExitCode(IntEnum):
     # containers
     DOCKER = 30  # docker daemon unreachable, image missing, build failed
     RERUN_MISMATCH = 31  # a re-run score differs from the claimed one
+    # review of a results pull request
+    REVIEW_DIFFERS = 32  # a changed file differs from what a bundle yields, or something removed
+    REVIEW_UNBACKED = 33  # a changed file that no bundle yields
+    BUNDLE_DOWNLOAD = 34  # a bundle URL: unreachable, too large, no #sha256= or another sha256
     # export into the results repository
     EXPORT_RULES = 35  # a results-repository rule fails (export --check, or before writing)
     DRIFT = 36  # a replaced main score moves by more than 0.001 (export without --allow-drift)

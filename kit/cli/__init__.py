@@ -2,8 +2,8 @@
 
 One module per command group, named after it: ``evaluate`` (evaluate, prefetch), ``signing``
 (bundle, sign, keygen), ``verify`` (verify and its --rerun, compare, schema), ``report``,
-``reference``, ``export``, ``merge``, ``container``; the options several commands share are
-declared once in ``options``, evaluate's in groups in ``evaluate_options``; ``render`` and
+``reference``, ``export``, ``review``, ``merge``, ``container``; the options several commands
+share are declared once in ``options``, evaluate's in groups in ``evaluate_options``; ``render`` and
 ``progress`` draw on the terminal. Only this package imports click and rich; it may import
 every other package of the kit. ``main`` applies the project config (``repro-kit.toml``)
 first and prints every error, click's usage errors included, as one line.
@@ -37,6 +37,7 @@ COMMANDS = {
     "report": "report:report",
     "reference": "reference:reference",
     "export": "export:export",
+    "review": "review:review",
     "merge": "merge:merge",
     "container": "container:container",
 }

@@ -87,14 +87,27 @@ def build_policy(
     identity: str | None,
     public_key: Path | None,
     allow_unsigned: bool,
+    any_signer: bool = False,
 ) -> Any:
-    """The signature policy the trust flags ask for; contradictory or missing ones are refused."""
-    from kit.signing.policy import policy_for
+    """The signature policy the trust flags ask for; contradictory or missing ones are refused.
+
+    ``any_signer`` (review's --any-signer, for a repository without allowed signers): a
+    signature good under the key it carries, shown as untrusted (``CarriedKey``).
+    """
+    from kit.signing.policy import AcceptUnsigned, CarriedKey, policy_for
 
     if allowed_signers and public_key:
         raise KitError("give --allowed-signers or --public-key, not both", ExitCode.USAGE)
     if identity and not allowed_signers:
         raise KitError("--identity needs --allowed-signers", ExitCode.USAGE)
+    if any_signer and (allowed_signers or public_key):
+        raise KitError(
+            "--any-signer is for a repository without allowed signers: give it or "
+            "--allowed-signers/--public-key, not both",
+            ExitCode.USAGE,
+        )
+    if any_signer:
+        return AcceptUnsigned(CarriedKey()) if allow_unsigned else CarriedKey()
     for p in (allowed_signers, public_key):
         if p is not None and not p.is_file():
             raise KitError(f"{p} not found", ExitCode.NOT_FOUND)
@@ -106,11 +119,14 @@ def build_policy(
     )
 
 
-def trust_options(*, always_accept_unsigned: bool = False) -> Callable[[F], F]:
+def trust_options(
+    *, always_accept_unsigned: bool = False, any_signer: bool = False
+) -> Callable[[F], F]:
     """Add --allowed-signers/--identity/--public-key/--allow-unsigned; pass ``policy``.
 
     ``always_accept_unsigned`` leaves --allow-unsigned out and always accepts unsigned (or
-    unchecked) bundles: for report, whose page shows the bundle as unsigned.
+    unchecked) bundles: for report, whose page shows the bundle as unsigned. ``any_signer``
+    adds --any-signer (review: a good signature under its own key, shown untrusted).
     """
 
     def decorate(fn: F) -> F:
@@ -121,6 +137,7 @@ def trust_options(*, always_accept_unsigned: bool = False) -> Callable[[F], F]:
                 kw.pop("identity"),
                 kw.pop("public_key"),
                 always_accept_unsigned or kw.pop("allow_unsigned"),
+                any_signer and kw.pop("any_signer"),
             )
             return fn(*args, **kw)
 
@@ -143,6 +160,15 @@ def trust_options(*, always_accept_unsigned: bool = False) -> Callable[[F], F]:
                     "--allow-unsigned",
                     is_flag=True,
                     help="Accept an unsigned bundle, or a signed one with no key to check it.",
+                )
+            )
+        if any_signer:
+            opts.append(
+                click.option(
+                    "--any-signer",
+                    is_flag=True,
+                    help="No allowed-signers file: accept a signature good under the key it "
+                    "carries, shown as untrusted with its fingerprint.",
                 )
             )
         out: Any = wrapper

@@ -7,13 +7,16 @@ never fails on them. ``init_repository`` makes a new repository (a results check
 DIR``): remote URLs (credentials removed), commit, branch, whether the tree is dirty and a
 hash of the difference when it is; a folder that is no git repository is a usage error there.
 ``commit_of``, ``merge_base`` and ``file_at`` read a results checkout's history (export
-measures drift against its pull request's base).
+measures drift against its pull request's base); ``changed_files``, ``tree_files`` and
+``read_blobs`` (many files in one ``git cat-file --batch``) read a pull request's files, and
+``add_worktree``/``remove_worktree`` give review a sparse work tree at the pull request's base.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -155,3 +158,88 @@ def in_work_tree(root: Path) -> bool:
 def file_at(root: Path, commit: str, relpath: str) -> bytes | None:
     """A file's bytes at ``commit``, its path relative to ``root``; None where it is absent."""
     return _git_bytes(root, "cat-file", "blob", f"{commit}:./{relpath}")
+
+
+def changed_files(root: Path, base: str, head: str, under: str) -> list[tuple[str, str]] | None:
+    """``(status, path)`` of every file under ``under`` that differs between ``base`` and
+    ``head`` (``A`` added, ``M`` modified, ``D`` deleted, ``T`` type changed; renames count as a
+    deletion and an addition), sorted by path; None when git fails."""
+    out = _git_bytes(
+        root, "diff", "--name-status", "--no-renames", "-z", base, head, "--", under, timeout=120
+    )
+    if out is None:
+        return None
+    fields = out.decode("utf-8", "surrogateescape").split("\0")
+    pairs = [(fields[i][:1], fields[i + 1]) for i in range(0, len(fields) - 1, 2)]
+    return sorted(pairs, key=lambda p: p[1])
+
+
+def tree_files(root: Path, commit: str, under: str) -> list[str] | None:
+    """The files of ``commit`` under the folder ``under`` (paths relative to ``root``), or None."""
+    out = _git_bytes(root, "ls-tree", "-r", "--name-only", "-z", commit, "--", under, timeout=120)
+    if out is None:
+        return None
+    return [p for p in out.decode("utf-8", "surrogateescape").split("\0") if p]
+
+
+def read_blobs(root: Path, commit: str, paths: list[str]) -> dict[str, bytes | None]:
+    """Each path's bytes at ``commit`` (paths relative to ``root``, as ``file_at`` takes them;
+    None where absent), read by one ``git cat-file --batch``."""
+    if not paths:
+        return {}
+    request = b"".join(f"{commit}:./{p}\n".encode("utf-8", "surrogateescape") for p in paths)
+    try:
+        proc = subprocess.run(
+            ["git", "-C", str(root), "cat-file", "--batch"],
+            input=request,
+            capture_output=True,
+            timeout=300,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return dict.fromkeys(paths)
+    out, pos = proc.stdout, 0
+    found: dict[str, bytes | None] = {}
+    for path in paths:
+        end = out.find(b"\n", pos)
+        if end < 0:
+            found[path] = None
+            continue
+        header = out[pos:end].split()
+        if len(header) != 3 or header[1] != b"blob":
+            found[path], pos = None, end + 1
+            continue
+        size = int(header[2])
+        found[path] = out[end + 1 : end + 1 + size]
+        pos = end + 1 + size + 1
+    return found
+
+
+def _run_or_fail(where: Path, *args: str) -> None:
+    """``git -C where ARGS``; OUTPUT with git's last line when it fails."""
+    try:
+        proc = subprocess.run(
+            ["git", "-C", str(where), *args], capture_output=True, timeout=300, check=False
+        )
+    except (OSError, subprocess.SubprocessError) as e:
+        raise KitError(f"git {args[0]} in {where}: {e}", ExitCode.OUTPUT) from None
+    if proc.returncode != 0:
+        why = proc.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or ["failed"]
+        raise KitError(f"git {args[0]} in {where}: {why[0]}", ExitCode.OUTPUT)
+
+
+def add_worktree(root: Path, dest: Path, commit: str, folders: list[str]) -> None:
+    """A detached work tree of ``root``'s repository at ``dest``, at ``commit``, holding only
+    the files of ``folders`` (the rest is left out: a results repository is large). OUTPUT
+    when git refuses."""
+    _run_or_fail(root, "worktree", "add", "-q", "--no-checkout", "--detach", str(dest), commit)
+    listed = _git_bytes(root, "ls-tree", "--name-only", "-z", commit, "--", *folders) or b""
+    present = [f for f in listed.decode("utf-8", "surrogateescape").split("\0") if f]
+    if present:
+        _run_or_fail(dest, "checkout", "-q", commit, "--", *present)
+
+
+def remove_worktree(root: Path, dest: Path) -> None:
+    """Remove the work tree at ``dest`` (its files, then git's record of it)."""
+    shutil.rmtree(dest, ignore_errors=True)
+    _git_bytes(root, "worktree", "prune", timeout=120)

@@ -23,7 +23,7 @@ from typing import Any
 from kit.bundle.jsonread import parse
 from kit.errors import ExitCode, KitError
 from kit.fsio import sha256_bytes, write_all_or_none
-from kit.publish.repobase import resolve_base
+from kit.publish.repobase import Base, resolve_base
 from kit.publish.repomerge import (
     Drift,
     Merged,
@@ -258,6 +258,7 @@ def plan_export(
     revision: str | None = None,
     allow_drift: bool = False,
     base_ref: str | None = None,
+    base: Base | None = None,
 ) -> ExportPlan:
     """Merge a verified bundle's files with the checkout's, and apply the repository's rules.
 
@@ -266,11 +267,12 @@ def plan_export(
     of other content is refused (OUTPUT, a rule row) unless ``overwrite``. Drift and "nothing
     removed" are measured against the pull request's base (``kit.publish.repobase``). A
     local-model bundle needs ``revision``, its hub upload's commit (``upload_revision``).
+    ``base``: the base already resolved (review exports many bundles into one work tree).
     """
     repo = Path(repo)
     if repo.exists() and not repo.is_dir():
         raise KitError(f"{repo} is not a folder", ExitCode.OUTPUT)
-    base = resolve_base(repo, base_ref)
+    base = base or resolve_base(repo, base_ref)
     folder, files = _bundle_files(bundle, revision)
     planned = _merge_files(repo / folder, folder, files, overwrite)
     final = {n: m.data for n, m in planned.items()}

@@ -10,11 +10,11 @@ with its own files (both said in the summary).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from kit.errors import ExitCode, KitError
-from kit.machine.git import commit_of, file_at, in_work_tree, merge_base
+from kit.machine.git import commit_of, file_at, in_work_tree, merge_base, read_blobs, tree_files
 
 UPSTREAMS = ("origin/main", "main")  # the order the results repository's tests try
 
@@ -27,9 +27,16 @@ class Base:
     commit: str | None
     label: str
     git: bool = True
+    _folders: dict[str, dict[str, bytes | None]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     def read(self, rel: PurePosixPath) -> bytes | None:
-        """The file at the base (None where the base has no such file)."""
+        """The file at the base (None where the base has no such file).
+
+        The first read in a folder reads all of that folder's files at the base in one git
+        process (a 56-task export asks for 56 files of one folder).
+        """
         if not self.git:
             try:
                 return (self.repo / rel).read_bytes()
@@ -37,7 +44,14 @@ class Base:
                 return None
         if self.commit is None:
             return None
-        return file_at(self.repo, self.commit, rel.as_posix())
+        folder = rel.parent.as_posix()
+        if folder not in self._folders:
+            listed = tree_files(self.repo, self.commit, folder)
+            if listed is None:
+                return file_at(self.repo, self.commit, rel.as_posix())
+            here = [p for p in listed if PurePosixPath(p).parent.as_posix() == folder]
+            self._folders[folder] = read_blobs(self.repo, self.commit, here)
+        return self._folders[folder].get(rel.as_posix())
 
     @property
     def short(self) -> str:

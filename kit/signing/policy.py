@@ -11,7 +11,10 @@ KitError subclass carrying its exit code:
 - ``AcceptUnsigned(inner)``: the explicit, insecure choice: accept an unsigned bundle, and
   a signed one as "not checked" unless ``inner`` can check it;
 - ``OwnSignature()``: for the kit checking what it just wrote: unsigned is accepted, and a
-  signature must be good under the key it carries (integrity only: it trusts no one).
+  signature must be good under the key it carries (integrity only: it trusts no one);
+- ``CarriedKey()``: for a reviewer with no allowed signers (``review --any-signer``): unsigned
+  is refused, a signature must be good under the key it carries, and the verdict names that key
+  as untrusted (``signer`` None: nobody vouched for it).
 
 Reasons never name a command-line flag; the CLI adds its own hints.
 """
@@ -191,3 +194,29 @@ class OwnSignature:
 
         key = parse_signature(armored).public_key
         return _good(verify(message, armored, public_key=key))
+
+
+UNTRUSTED = "untrusted (no allowed-signers)"
+
+
+@dataclass(frozen=True)
+class CarriedKey:
+    """Accept a signature good under the key it carries, vouching for no one (``UNTRUSTED``)."""
+
+    def check(self, message: bytes, armored: str | None) -> SignatureVerdict:
+        """Unsigned: refused (UNSIGNED). Signed: verified under its own key, shown untrusted."""
+        if armored is None:
+            raise _unsigned()
+        from kit.signing.sshsig import parse_signature, verify
+
+        key = parse_signature(armored).public_key
+        who = verify(message, armored, public_key=key)
+        return SignatureVerdict(
+            None, f"good signature by {who.fingerprint}, {UNTRUSTED}", who.fingerprint
+        )
+
+
+def carries_own_key(policy: SignaturePolicy) -> bool:
+    """Whether ``policy`` checks signatures against the key they carry (``CarriedKey``)."""
+    inner = policy.inner if isinstance(policy, AcceptUnsigned) else policy
+    return isinstance(inner, CarriedKey)

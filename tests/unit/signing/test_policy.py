@@ -13,12 +13,15 @@ from kit.errors import ExitCode, KitError
 from kit.signing.allowed_signers import parse_allowed_signers
 from kit.signing.keys import generate_keypair, load_private_key
 from kit.signing.policy import (
+    UNTRUSTED,
     AcceptUnsigned,
     AllowedSigners,
+    CarriedKey,
     NoTrustAnchor,
     PinnedKey,
     SignaturePolicy,
     SignatureVerdict,
+    carries_own_key,
     policy_for,
 )
 from kit.signing.sshsig import Unsigned, sign
@@ -207,3 +210,16 @@ def test_policies_accept_what_ssh_keygen_signs(k: Keys, tmp_path: Path) -> None:
     assert PinnedKey(k.alice.public_key()).check(MESSAGE, armored).fingerprint == k.alice_fp
     assert AllowedSigners(k.entries, ID).check(MESSAGE, armored).signer is not None
     _refused(NoTrustAnchor(), armored, ExitCode.UNSIGNED)
+
+
+def test_carried_key_accepts_any_good_signature_untrusted(k: Keys) -> None:
+    """review --any-signer: good under the key it carries, named by fingerprint, not trusted."""
+    verdict = CarriedKey().check(MESSAGE, k.by_mallory)
+    mallory_fp = fingerprint(k.mallory.public_key())
+    assert not verdict.checked and verdict.fingerprint == mallory_fp
+    assert verdict.reason == f"good signature by {mallory_fp}, {UNTRUSTED}"
+    _refused(CarriedKey(), k.by_mallory, ExitCode.BAD_SIGNATURE, message=b"altered")
+    _refused(CarriedKey(), None, ExitCode.UNSIGNED)
+    assert AcceptUnsigned(CarriedKey()).check(MESSAGE, None).fingerprint is None
+    assert carries_own_key(CarriedKey()) and carries_own_key(AcceptUnsigned(CarriedKey()))
+    assert not carries_own_key(AcceptUnsigned(None)) and not carries_own_key(NoTrustAnchor())
