@@ -78,10 +78,19 @@ step() {
   n=$((n + 1)) name=$1
   printf '\n== step %d: %s\n' "$n" "$name"
 }
+# show CMD...: the command as a shell reads it (plain words bare, the rest in single quotes)
+show() {
+  printf '$'
+  for a in "$@"; do
+    if [[ $a =~ ^[A-Za-z0-9_./:,=@+%-]+$ ]]; then printf ' %s' "$a"
+    else printf " '%s'" "${a//\'/\'\\\'\'}"
+    fi
+  done
+}
 # run LOG CMD...: print CMD, run it with its output in logs/LOG; stop the script if it fails
 run() {
   log=logs/$1; shift
-  printf '$'; printf ' %q' "$@"; printf '\n'
+  show "$@"; printf '\n'
   "$@" > "$log" 2>&1
   check $? "$@"
 }
@@ -89,7 +98,7 @@ run() {
 run_json() {
   local file=$1; shift
   log=logs/$(basename "$file" .json).log
-  printf '$'; printf ' %q' "$@"; printf ' > %s\n' "$file"
+  show "$@"; printf ' > %s\n' "$file"
   "$@" > "$file" 2> "$log"
   check $? "$@"
 }

@@ -319,7 +319,7 @@ def few(names: list[str], n: int = 3) -> str:
     return ", ".join(names[:n]) + more
 
 
-def one_line(value: Any, limit: int = 120) -> str:
+def one_line(value: Any, limit: int = 160) -> str:
     """A recorded value as one short line: a loader as a call, a map as ``k=v`` pairs, a
     list as its first items and a count; never a raw Python dict."""
     if isinstance(value, dict) and "function" in value and "kwargs" in value:

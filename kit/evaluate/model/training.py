@@ -90,10 +90,14 @@ def _task(name: str) -> Any:
 
 def _tasks_by_dataset() -> dict[str, list[str]]:
     """Every mteb task (superseded, private and beta ones too) by its dataset's path."""
+    import warnings
+
     import mteb
 
     out: dict[str, list[str]] = {}
-    tasks = mteb.get_tasks(exclude_superseded=False, exclude_private=False, exclude_beta=False)
+    with warnings.catch_warnings():  # mteb warns for each beta task it lists
+        warnings.simplefilter("ignore")
+        tasks = mteb.get_tasks(exclude_superseded=False, exclude_private=False, exclude_beta=False)
     for task in tasks:
         path = task.metadata.dataset.get("path")
         if isinstance(path, str):
