@@ -73,9 +73,10 @@ agent_pid=""
 cleanup() { [ -n "$agent_pid" ] && kill "$agent_pid" 2>/dev/null; [ -n "${agent_dir:-}" ] && rm -rf "$agent_dir"; }
 trap cleanup EXIT
 
-n=-1 name="" log=""  # step 0 prepares the key, 1-7 are the journey
+n=-1 name="" log="" started=0  # step 0 prepares the key, 1-7 are the journey
 step() {
-  n=$((n + 1)) name=$1
+  [ "$n" -ge 0 ] && printf '   (step %d took %d s)\n' "$n" $((SECONDS - started))
+  n=$((n + 1)) name=$1 started=$SECONDS
   printf '\n== step %d: %s\n' "$n" "$name"
 }
 # show CMD...: the command as a shell reads it (plain words bare, the rest in single quotes)
@@ -197,5 +198,6 @@ run_json logs/rerun.json "${kit[@]}" verify ft.tar.gz "${trust[@]}" --rerun "$RE
   --model-path ./ft --json
 "$PYTHON" "$here/show.py" rerun logs/rerun.json
 
+printf '   (step %d took %d s)\n' "$n" $((SECONDS - started))
 cd / && mv "$work" "$out" || exit 7
-printf '\nrun.sh: every step passed; wrote %s\n' "$out"
+printf '\nrun.sh: every step passed in %d s; wrote %s\n' "$SECONDS" "$out"

@@ -52,7 +52,8 @@ code{font:13px ui-monospace,SFMono-Regular,Menlo,monospace}
 _CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'"
 _BADGE = {True: ("pass", "pass"), False: ("fail", "FAIL"), None: ("none", "no reference")}
 _OUTCOME = {"win": ("pass", "win"), "tie": ("tie", "tie"), "loss": ("fail", "loss")}
-_COLOUR = {"pass": "#1a7f37", "fail": "#cf222e", "tie": "#59636e"}
+_COLOUR = {"pass": "#1a7f37", "fail": "#cf222e", "tie": "#59636e", "none": "#9a6700"}
+_TRAINED_WIN = "win (not zero-shot)"  # amber, never a clean (green) win
 _ZERO_SHOT = {True: "yes", False: "no: trained on it", None: "unknown"}
 
 
@@ -75,8 +76,9 @@ def result_badge(row: dict[str, Any], mode: str) -> str:
     if mode != "baseline" or row.get("result") is None:
         return badge(row["ok"])
     cls, text = _OUTCOME[row["result"]]
-    extra = " (not zero-shot)" if row["result"] == "win" and row.get("zero_shot") is False else ""
-    return f'<span class="badge {cls}">{text}{extra}</span>'
+    if row["result"] == "win" and row.get("zero_shot") is False:
+        cls, text = "none", _TRAINED_WIN
+    return f'<span class="badge {cls}">{text}</span>'
 
 
 def render_html(model: dict[str, Any]) -> str:
@@ -240,14 +242,15 @@ def _mark(row: dict[str, Any], baseline: bool) -> str | None:
     if row.get("delta") is None:
         return None
     if baseline:
-        return str(row.get("result"))
+        trained = row.get("result") == "win" and row.get("zero_shot") is False
+        return _TRAINED_WIN if trained else str(row.get("result"))
     return "pass" if row["ok"] else "FAIL"
 
 
 def svg_chart(title: str, items: list[tuple[str, float | None, str | None]], tol: float) -> str:
     """A horizontal bar chart diverging around zero, with the ±tolerance band shaded; each
     bar is marked pass / FAIL or win / tie / loss (green, red; a tie grey)."""
-    label_w, plot_w, value_w, row_h, top = 260, 560, 160, 24, 40
+    label_w, plot_w, value_w, row_h, top = 260, 560, 230, 24, 40
     width = label_w + plot_w + value_w
     height = top + row_h * max(1, len(items)) + 36
     deltas = [abs(d) for _, d, _ in items if d is not None]
@@ -282,7 +285,8 @@ def svg_chart(title: str, items: list[tuple[str, float | None, str | None]], tol
             out.append(f'<text x="{cx + 6:.1f}" y="{y + 15}" fill="#9a6700">no reference</text>')
             continue
         x0, x1 = sorted((x(0), x(delta)))
-        color = _COLOUR[{"pass": "pass", "win": "pass", "tie": "tie"}.get(str(mark), "fail")]
+        kind = {"pass": "pass", "win": "pass", "tie": "tie", _TRAINED_WIN: "none"}
+        color = _COLOUR[kind.get(str(mark), "fail")]
         out.append(
             f'<rect x="{x0:.1f}" y="{y + 4}" width="{max(x1 - x0, 1):.1f}" height="{row_h - 8}" '
             f'fill="{color}"><title>{e(label)}: {delta:+.6f}</title></rect>'

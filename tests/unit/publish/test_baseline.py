@@ -73,7 +73,9 @@ def test_tasks_without_a_baseline_score_are_not_counted() -> None:
 def test_renderers_say_win_tie_loss_and_a_win_not_zero_shot() -> None:
     r = rows({"STSBenchmark": 0.02, "STS12": 0.0, "BIOSSES": -0.02}, ("STSBenchmark",))
     baseline.mark_rows(r, [], TOL, MTOL)
-    assert "win (not zero-shot)" in result_badge(r[0], "baseline")
+    assert result_badge(r[0], "baseline") == (
+        '<span class="badge none">win (not zero-shot)</span>'  # amber: never a clean win
+    )
     assert ">tie<" in result_badge(r[1], "baseline") and ">loss<" in result_badge(r[2], "baseline")
     assert ">FAIL<" in result_badge(r[0], "reproduction")  # the same row, reproducing: FAIL
     assert [_mark(x, "baseline") for x in r] == ["win (not zero-shot)", "tie", "**loss**"]
