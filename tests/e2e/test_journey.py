@@ -178,3 +178,19 @@ def test_wall_time_is_printed(journey, capsys) -> None:
     with capsys.disabled():
         print(f"\njourney: run.sh took {journey.seconds:.0f} s")
     assert journey.seconds > 0
+
+
+def test_evaluate_refuses_a_declaration_the_training_record_contradicts(
+    journey, hf_home: Path, tmp_path: Path
+) -> None:
+    """The journey's ft trained on STSBenchmark (its training.json): declaring STS12 instead is
+    refused with one line and exit 2, before any task runs."""
+    args = ["evaluate", str(journey.out / "ft"), "--model-name", "journey/x",
+            "--training-datasets", "STS12", "--tasks", "STS13", "-o", str(tmp_path / "run"),
+            "--offline", "-q", "--no-bundle"]  # fmt: skip
+    proc = run_kit(args, hf_home)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("repro-kit: error: "), proc.stderr
+    assert "trained on STSBenchmark" in lines[0] and "(STS12) do not name it" in lines[0]
+    assert not list((tmp_path / "run").glob("results/*/*/STS13.json"))
