@@ -18,6 +18,7 @@ LAYERS: dict[str, int] = {
     "kit.evaluate": 2,  # run mteb and record the run folder
     "kit.container": 2,  # build images, run evaluate in them, choose one for a re-run
     "kit.verify": 2,  # check a bundle; reference and environment comparison
+    "kit.training": 2,  # a fine-tune's training record (training.json beside the weights)
     "kit.machine": 1,  # this machine: environment, git, the HF cache
     "kit.signing": 1,  # SSHSIG signatures, keys, allowed_signers
     "kit.bundle": 1,  # the evidence format: archive, manifest, scores, schemas

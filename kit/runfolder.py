@@ -51,6 +51,9 @@ WITHIN = "within"
 SHARDS = "shards"
 PREDICTIONS = "predictions"
 NO_REVISION = "no_revision_available"
+#: The training record beside a fine-tuned model's weights (kit/bundle/training.py): one of
+#: the model's files, so the content digest covers it.
+TRAINING = "training.json"
 
 RUN_FORMAT = "repro-kit/run"
 RUN_FORMAT_VERSION = 1

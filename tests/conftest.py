@@ -145,6 +145,15 @@ def html_report(
     return dest
 
 
+@pytest.fixture(scope="session")
+def journey(hf_home: Path, tmp_path_factory: pytest.TempPathFactory):
+    """examples/beat-the-baseline/run.sh walked once, signing through a real ssh-agent
+    (tests/journeytools.py); read by the e2e test and the system tier's Chromium render."""
+    from tests.journeytools import walk
+
+    return walk(tmp_path_factory.mktemp("journey"), hf_home)
+
+
 # ---------------------------------------------------------------- a real ssh-agent
 
 

@@ -10,7 +10,8 @@ Schemas), ``write`` (``write_bundle``, ``add_signature``; signing arrives as a `
 callable), ``predictions`` (the strict bounded reader of mteb's per-sample predictions, the
 ``Binding`` record and its check), ``binding`` (a loaded mteb task's binding, duck-typed),
 ``download`` (a bundle URL fetched under the archive's size bound, its sha256 checked before a
-byte is parsed; urllib only).
+byte is parsed; urllib only), ``training`` (a fine-tune's training.json: the strict reader,
+its binding to the model digest, the manifest's short form).
 Layer 1: may import only ``kit.errors``, ``kit.fsio``, ``kit.runfolder`` and
 ``kit.__version__``; no SSH code, no mteb.
 """

@@ -10,6 +10,7 @@ from kit import __version__
 from kit.bundle import schemas
 from kit.bundle.jsonread import JsonRefused, parse
 from kit.bundle.scores import ScoreError, aggregates, task_scores
+from kit.bundle.training import summary as training_summary
 from kit.bundle.within import is_within_shard
 from kit.errors import ExitCode, KitError
 from kit.fsio import dumps_json, sha256_bytes
@@ -217,6 +218,12 @@ def _code(code: dict[str, Any]) -> dict[str, Any]:
     return {k: code.get(k) for k in keys}
 
 
+def _training(model: dict[str, Any]) -> dict[str, Any]:
+    """The manifest's ``training`` (kit/bundle/training.py), when run.json records one."""
+    short = training_summary(model.get("training")) if "training" in model else None
+    return {"training": short} if short is not None else {}
+
+
 def build_manifest(
     run: dict[str, Any], env: dict[str, Any], members: Mapping[str, bytes]
 ) -> dict[str, Any]:
@@ -253,6 +260,7 @@ def manifest_of(
             **({"source": run["model_source"]} if run.get("model_source") in _SOURCES else {}),
         },
         **({"code": _code(run["code"])} if run.get("code") else {}),
+        **_training(model),
         "benchmark": run["resolved"].get("benchmark"),
         "tasks_requested": run["resolved"]["tasks"],
         "tasks": tasks,

@@ -11,6 +11,7 @@ from rich.table import Table
 from kit.cli.options import shown
 
 _MARK = {True: "[green]pass[/]", False: "[red]FAIL[/]", None: "[yellow]skip[/]"}
+_ZS = {True: "yes", False: "no", None: "?"}
 
 
 def _t(x: object) -> str:
@@ -69,16 +70,23 @@ def print_compare(console: Console, result: dict[str, Any]) -> None:
     for col in ("#", "what", "A", "B", "why it matters"):
         t.add_column(col, overflow="fold")
     for d in result["differences"]:
-        t.add_row(str(d["rank"]), _t(d["what"]), _t(d["a"]), _t(d["b"]), _t(d["why"]))
+        a, b = d.get("a_text", d["a"]), d.get("b_text", d["b"])  # one line each (--json: all)
+        t.add_row(str(d["rank"]), _t(d["what"]), _t(a), _t(b), _t(d["why"]))
     if not result["differences"]:
         t.add_row("-", "no recorded difference", "", "", "")
     console.print(t)
     s = Table(title="scores (B - A)", title_justify="left")
-    for col in ("task", "A", "B", "delta"):
-        s.add_column(col, justify="left" if col == "task" else "right")
+    for col in ("task", "A", "B", "delta", "zero-shot A / B"):
+        s.add_column(col, justify="left" if col in ("task", "zero-shot A / B") else "right")
     for r in result["tasks"]:
-        s.add_row(_t(r["task"]), _f(r["a"]), _f(r["b"]), _f(r["delta"], "+.6f"))
+        zs = f"{_ZS[r.get('zero_shot_a')]} / {_ZS[r.get('zero_shot_b')]}"
+        s.add_row(_t(r["task"]), _f(r["a"]), _f(r["b"]), _f(r["delta"], "+.6f"), zs)
     console.print(s)
+    for side in ("a", "b"):
+        zero = (result.get("zero_shot") or {}).get(side)
+        if zero and zero.get("percentage") is not None:
+            note = _t(zero["note"])
+            console.print(f"zero-shot {side.upper()}: {zero['percentage']} % of the tasks ({note})")
     print_samples(console, result.get("samples") or [])
 
 

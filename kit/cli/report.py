@@ -22,6 +22,16 @@ from kit.errors import ExitCode, KitError
     "or for ORG/NAME).",
 )
 @click.option(
+    "--as",
+    "role",
+    type=click.Choice(["reproduction", "baseline"]),
+    default="reproduction",
+    show_default=True,
+    help="What --against is: a score to reproduce (pass / fail at the tolerances) or a "
+    "baseline to beat (win / tie / loss per task, zero-shot marked, 'beats the baseline on "
+    "N of M tasks').",
+)
+@click.option(
     "-o",
     "--output",
     "dest",
@@ -40,6 +50,7 @@ from kit.errors import ExitCode, KitError
 def report(
     bundle_file: Path,
     against: Path | None,
+    role: str,
     dest: Path | None,
     fmt: str | None,
     tolerance: float,
@@ -54,6 +65,8 @@ def report(
 
     if dest is not None and dest.is_dir():
         raise KitError(f"{dest} is a folder; give a file name such as report.html", ExitCode.USAGE)
+    if role == "baseline" and against is None:
+        raise KitError("--as baseline needs --against: the baseline's scores", ExitCode.USAGE)
     fmt = fmt or ("md" if dest is not None and dest.suffix.lower() == ".md" else "html")
     verified = require_verified(
         bundle_file, policy, "refusing to report on bundle", allow_partial=allow_partial
@@ -61,7 +74,7 @@ def report(
     if against is not None:  # "published[:MODEL]": the scores the kit ships
         against = published_name(against, verified.manifest["model"]["name"]) or against
     model = build_report(
-        verified, against=against, tolerance=tolerance, mean_tolerance=mean_tolerance
+        verified, against=against, tolerance=tolerance, mean_tolerance=mean_tolerance, role=role
     )
     if fmt == "md":
         from kit.publish.markdown import render_md

@@ -311,9 +311,9 @@ def _rerun_hf(offline: bool, in_container: bool) -> tuple[Path, dict[str, str] |
 
 
 @click.command()
-@click.argument("name", type=click.Choice(["manifest", "run", "environment"]))
+@click.argument("name", type=click.Choice(["manifest", "run", "environment", "training"]))
 def schema(name: str) -> None:
-    """Print the JSON Schema of a record (manifest, run or environment)."""
+    """Print the JSON Schema of a record (manifest, run, environment or training)."""
     from kit.bundle import schemas
 
     click.echo(schemas.text(name), nl=False)

@@ -10,14 +10,15 @@ their files' hashes), ``prefetch`` (fill the HF cache for an offline run), ``mte
 ``predictions`` (what the run keeps of mteb's per-sample predictions, and their binding).
 ``model/``: what the model is and how it loads (``source``: registry, folder or hub id;
 ``load``; ``identity``: content digest; ``encoder``: loader, pipeline and prompts;
-``new_model``: mteb's metadata for a model mteb does not know).
+``new_model``: mteb's metadata for a model mteb does not know; ``training``: a fine-tuned
+folder's training record, checked against the declared training datasets).
 ``shard/``: sharding (``plan``: which tasks a shard runs; ``cost``: a task's size; within a
 task: ``split`` which tasks to split, ``batches`` the encoder's own batches and their keys,
 ``store`` the embedding store, ``within`` the map and reduce encoders, ``mapreduce`` both
 ends around mteb).
 
-mteb is imported only in ``mteb_adapter``, ``model/source``, ``model/new_model`` and
-``shard/mapreduce`` (late, inside functions). Layer 2: may import ``kit.machine``,
-``kit.bundle``, ``kit.signing`` and layer 0; never ``kit.verify`` or ``kit.container`` (its
-siblings), nor anything above.
+mteb is imported only in ``mteb_adapter``, ``model/source``, ``model/new_model``,
+``model/training`` and ``shard/mapreduce`` (late, inside functions). Layer 2: may import
+``kit.machine``, ``kit.bundle``, ``kit.signing`` and layer 0; never ``kit.verify`` or
+``kit.container`` (its siblings), nor anything above.
 """

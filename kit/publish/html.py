@@ -10,6 +10,8 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
+from kit.publish.baseline import zero_shot_text
+
 _CSS = """
 :root{--fg:#1f2328;--muted:#59636e;--line:#d1d9e0;--bg:#f6f8fa;--pass:#1a7f37;
 --fail:#cf222e;--none:#9a6700;--band:#dafbe1}
@@ -24,7 +26,8 @@ border-bottom:1px solid var(--line);padding-bottom:4px}
 border:1px solid var(--line);background:var(--bg)}
 .verdict.pass{border-color:var(--pass);color:var(--pass);background:#f0fff4}
 .verdict.fail{border-color:var(--fail);color:var(--fail);background:#fff5f5}
-.cards{display:grid;grid-template-columns:repeat(3,1fr);gap:12px;margin-top:16px}
+.cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(250px,1fr));gap:12px;
+margin-top:16px}
 .card{border:1px solid var(--line);border-radius:8px;padding:10px 14px;background:var(--bg);
 overflow-wrap:anywhere}
 .card h3{margin:0 0 4px;font-size:13px;text-transform:uppercase;letter-spacing:.04em;
@@ -38,7 +41,7 @@ td.num,th.num{text-align:right;font-variant-numeric:tabular-nums;white-space:now
 .badge{display:inline-block;white-space:nowrap;padding:1px 8px;border-radius:10px;font-size:12px;
 font-weight:700;color:#fff}
 .badge.pass{background:var(--pass)}.badge.fail{background:var(--fail)}
-.badge.none{background:var(--none)}
+.badge.none{background:var(--none)}.badge.tie{background:var(--muted)}
 .scope{margin:4px 0 8px;padding:8px 12px;border-left:4px solid var(--none);background:#fff8c5}
 .note{color:var(--muted);font-size:13px}
 .chart{margin:8px 0 16px}svg text{font:12px system-ui,sans-serif;fill:#1f2328}
@@ -48,6 +51,10 @@ code{font:13px ui-monospace,SFMono-Regular,Menlo,monospace}
 
 _CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'"
 _BADGE = {True: ("pass", "pass"), False: ("fail", "FAIL"), None: ("none", "no reference")}
+_OUTCOME = {"win": ("pass", "win"), "tie": ("tie", "tie"), "loss": ("fail", "loss")}
+_COLOUR = {"pass": "#1a7f37", "fail": "#cf222e", "tie": "#59636e", "none": "#9a6700"}
+_TRAINED_WIN = "win (not zero-shot)"  # amber, never a clean (green) win
+_ZERO_SHOT = {True: "yes", False: "no: trained on it", None: "unknown"}
 
 
 def e(value: Any) -> str:
@@ -64,6 +71,16 @@ def badge(ok: bool | None) -> str:
     return f'<span class="badge {cls}">{text}</span>'
 
 
+def result_badge(row: dict[str, Any], mode: str) -> str:
+    """pass / FAIL (reproduction) or win / tie / loss (baseline), a win not zero-shot said so."""
+    if mode != "baseline" or row.get("result") is None:
+        return badge(row["ok"])
+    cls, text = _OUTCOME[row["result"]]
+    if row["result"] == "win" and row.get("zero_shot") is False:
+        cls, text = "none", _TRAINED_WIN
+    return f'<span class="badge {cls}">{text}</span>'
+
+
 def render_html(model: dict[str, Any]) -> str:
     """The whole page as a string."""
     b = model["bundle"]
@@ -76,7 +93,7 @@ def render_html(model: dict[str, Any]) -> str:
         f"<title>repro-kit report: {e(model['title'])}</title>",
         f"<style>{_CSS}</style></head><body><main>",
         "<h1>repro-kit report</h1>",
-        f'<p class="sub"><b>{e(b["model"])}</b> @ <code>{e(b["revision"])}</code> · '
+        f'<p class="sub"><b>{e(b["model"])}</b> @ <code>{e(b["revision_text"])}</code> · '
         f"{b['n_tasks']} task(s) · bundle <code>{e(b['path'])}</code>"
         + (f" · against {e(against['label'])}" if against else "")
         + "</p>",
@@ -105,6 +122,9 @@ def verdict_text(model: dict[str, Any]) -> tuple[str, str]:
         return "fail", f"PARTIAL bundle (run {part['status']}; {left}); {text}"
     if model.get("against") is None:
         return "none", f"{s['n_tasks']} task(s); no reference given (use --against)"
+    if model.get("mode") == "baseline":
+        b = model["baseline"]
+        return ("pass" if b["beats"] else "fail"), b["text"]
     tol, mtol = model["tolerance"], model["mean_tolerance"]
     text = (
         f"{s['n_pass']} of {s['n_compared']} task(s) pass, {s['n_fail']} fail at "
@@ -141,13 +161,21 @@ def _cards(model: dict[str, Any]) -> str:
         f"per task ±{model['tolerance']:g}<br>means ±{model['mean_tolerance']:g}"
         "<br><span class='note'>absolute, on the 0–1 scale</span>"
     )
+    role = "Baseline" if model.get("mode") == "baseline" else "Reference"
+    zs = model.get("zero_shot")
+    zs_html = ""
+    if zs:
+        zs_html = (
+            f'<div class="card"><h3>Zero-shot</h3>{e(zero_shot_text(zs))}'
+            f"<br><span class='note'>{e(zs['note'])}</span></div>"
+        )
     return (
         '<div class="cards">'
         f'<div class="card"><h3>Signer ({e(sig["status"].replace("_", " "))})</h3>'
         f"{sig_html}</div>"
-        f'<div class="card"><h3>Reference</h3>{ref_html}</div>'
+        f'<div class="card"><h3>{role}</h3>{ref_html}</div>'
         f'<div class="card"><h3>Tolerance</h3>{tol_html}</div>'
-        "</div>"
+        f"{zs_html}</div>"
     )
 
 
@@ -158,7 +186,8 @@ def _means_section(model: dict[str, Any]) -> str:
             f"<tr><td>{e(m['label'])}</td><td class='num'>{num(m['score'])}</td>"
             f"<td class='num'>{num(m['score'] * 100, '.2f')}</td>"
             f"<td class='num'>{num(m['reference'])}</td>"
-            f"<td class='num'>{num(m['delta'], '+.6f')}</td><td>{badge(m['ok'])}</td></tr>"
+            f"<td class='num'>{num(m['delta'], '+.6f')}</td>"
+            f"<td>{result_badge(m, model.get('mode', ''))}</td></tr>"
         )
     return (
         "<h2>Benchmark means</h2>"
@@ -181,31 +210,47 @@ def _tasks_section(model: dict[str, Any]) -> str:
             f"<tr><td>{e(r['task'])}</td><td>{e(r['type'])}</td><td>{e(r['main_metric'])}</td>"
             f"<td>{e(', '.join(r['splits']))}</td><td class='num'>{num(r['score'])}</td>"
             f"<td class='num'>{num(r['reference'])}</td>"
-            f"<td class='num'>{num(r['delta'], '+.6f')}</td><td>{badge(r['ok'])}</td></tr>"
+            f"<td class='num'>{num(r['delta'], '+.6f')}</td>"
+            f"<td>{result_badge(r, model.get('mode', ''))}</td>"
+            f"<td>{_ZERO_SHOT[r.get('zero_shot')]}</td></tr>"
         )
     return (
         f"<h2>Tasks ({len(model['tasks'])})</h2>"
         "<table><thead><tr><th>task</th><th>type</th><th>main metric</th><th>splits</th>"
         "<th class='num'>score</th><th class='num'>reference</th><th class='num'>delta</th>"
-        "<th>result</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>"
+        "<th>result</th><th>zero-shot</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>"
     )
 
 
 def _chart_section(model: dict[str, Any]) -> str:
     if model.get("against") is None:
         return ""
-    tasks = [(r["task"], r["delta"], r["ok"]) for r in model["tasks"]]
-    types = [(f"{t['type']} ({t['n_tasks']})", t["delta"], t["ok"]) for t in model["types"]]
+    base = model.get("mode") == "baseline"
+    tasks = [(r["task"], r["delta"], _mark(r, base)) for r in model["tasks"]]
+    types = [(f"{t['type']} ({t['n_tasks']})", t["delta"], _mark(t, base)) for t in model["types"]]
     return (
-        "<h2>Deltas: bundle − reference</h2>"
+        "<h2>Deltas: bundle − "
+        + ("baseline" if base else "reference")
+        + "</h2>"
         + svg_chart("Delta per task", tasks, model["tolerance"])
         + svg_chart("Delta per task type (mean over its tasks)", types, model["mean_tolerance"])
     )
 
 
-def svg_chart(title: str, items: list[tuple[str, float | None, bool | None]], tol: float) -> str:
-    """A horizontal bar chart diverging around zero, with the ±tolerance band shaded."""
-    label_w, plot_w, value_w, row_h, top = 260, 560, 160, 24, 40
+def _mark(row: dict[str, Any], baseline: bool) -> str | None:
+    """What a bar says: pass / FAIL, or win / tie / loss against a baseline (None: no delta)."""
+    if row.get("delta") is None:
+        return None
+    if baseline:
+        trained = row.get("result") == "win" and row.get("zero_shot") is False
+        return _TRAINED_WIN if trained else str(row.get("result"))
+    return "pass" if row["ok"] else "FAIL"
+
+
+def svg_chart(title: str, items: list[tuple[str, float | None, str | None]], tol: float) -> str:
+    """A horizontal bar chart diverging around zero, with the ±tolerance band shaded; each
+    bar is marked pass / FAIL or win / tie / loss (green, red; a tie grey)."""
+    label_w, plot_w, value_w, row_h, top = 260, 560, 230, 24, 40
     width = label_w + plot_w + value_w
     height = top + row_h * max(1, len(items)) + 36
     deltas = [abs(d) for _, d, _ in items if d is not None]
@@ -229,7 +274,7 @@ def svg_chart(title: str, items: list[tuple[str, float | None, bool | None]], to
             f'<line x1="{x(v):.1f}" x2="{x(v):.1f}" y1="{top - 6}" y2="{bottom + 6}" '
             'stroke="#1a7f37" stroke-dasharray="4 3"/>'
         )
-    for i, (label, delta, ok) in enumerate(items):
+    for i, (label, delta, mark) in enumerate(items):
         y = top + i * row_h
         shown = label if len(label) <= 38 else label[:36] + "…"
         out.append(
@@ -240,14 +285,15 @@ def svg_chart(title: str, items: list[tuple[str, float | None, bool | None]], to
             out.append(f'<text x="{cx + 6:.1f}" y="{y + 15}" fill="#9a6700">no reference</text>')
             continue
         x0, x1 = sorted((x(0), x(delta)))
-        color = "#1a7f37" if ok else "#cf222e"
+        kind = {"pass": "pass", "win": "pass", "tie": "tie", _TRAINED_WIN: "none"}
+        color = _COLOUR[kind.get(str(mark), "fail")]
         out.append(
             f'<rect x="{x0:.1f}" y="{y + 4}" width="{max(x1 - x0, 1):.1f}" height="{row_h - 8}" '
             f'fill="{color}"><title>{e(label)}: {delta:+.6f}</title></rect>'
         )
         out.append(
             f'<text x="{label_w + plot_w + 8}" y="{y + 15}" fill="{color}">'
-            f"{delta:+.6f} {'pass' if ok else 'FAIL'}</text>"
+            f"{delta:+.6f} {mark}</text>"
         )
     out.append(
         f'<line x1="{cx:.1f}" x2="{cx:.1f}" y1="{top - 10}" y2="{bottom + 6}" stroke="#1f2328"/>'

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from kit.publish.baseline import zero_shot_text
 from kit.publish.html import verdict_text
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
@@ -38,25 +39,27 @@ def _table(
 
 def render_md(model: dict[str, Any]) -> str:
     b, sig, against = model["bundle"], model["signer"], model.get("against")
+    mode = model.get("mode", "")
     _, verdict = verdict_text(model)
     lines = [
-        f"### repro-kit report: {md(b['model'])} @ {md(b['revision'])}",
+        f"### repro-kit report: {md(b['model'])} @ {md(b['revision_text'])}",
         "",
         f"**{md(verdict)}**",
         "",
         f"- Signer: {md(sig['text'])}",
-        "- Reference: "
+        ("- Baseline: " if model.get("mode") == "baseline" else "- Reference: ")
         + (f"{md(against['label'])} ({md(against['kind'])})" if against else "none"),
         f"- Tolerance: ±{model['tolerance']:g} per task, ±{model['mean_tolerance']:g} for means "
         "(absolute, 0–1 scale)",
         f"- Scope: {md(model['scope']['text'])}",
+        *_zero_shot(model.get("zero_shot")),
         "",
         "#### Benchmark means",
         "",
     ]
-    lines += _means(model["means"])
-    lines += _tasks(model["tasks"])
-    lines += _types(model["types"])
+    lines += _means(model["means"], mode)
+    lines += _tasks(model["tasks"], mode)
+    lines += _types(model["types"], mode)
     lines += _published(model.get("published_means") or [])
     lines += _coverage(model["summary"], against)
     lines += ["#### Environment", ""]
@@ -65,7 +68,21 @@ def render_md(model: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _means(means: list[dict[str, Any]]) -> list[str]:
+def _mark(row: dict[str, Any], mode: str) -> str:
+    """pass / **FAIL**, or win / tie / **loss** against a baseline (a win not zero-shot says so)."""
+    result = row.get("result")
+    if mode != "baseline" or result is None:
+        return _MARK[row["ok"]]
+    if result == "win" and row.get("zero_shot") is False:
+        return "win (not zero-shot)"
+    return "**loss**" if result == "loss" else str(result)
+
+
+def _zero_shot(zs: dict[str, Any] | None) -> list[str]:
+    return [f"- Zero-shot: {md(zero_shot_text(zs))}"] if zs else []
+
+
+def _means(means: list[dict[str, Any]], mode: str) -> list[str]:
     return _table(
         ["Mean (what it averages)", "score", "×100", "reference, same tasks", "delta", "result"],
         [
@@ -75,7 +92,7 @@ def _means(means: list[dict[str, Any]]) -> list[str]:
                 _n(m["score"] * 100, ".2f"),
                 _n(m["reference"]),
                 _n(m["delta"], "+.6f"),
-                _MARK[m["ok"]],
+                _mark(m, mode),
             ]
             for m in means
         ],
@@ -83,7 +100,7 @@ def _means(means: list[dict[str, Any]]) -> list[str]:
     )
 
 
-def _tasks(tasks: list[dict[str, Any]]) -> list[str]:
+def _tasks(tasks: list[dict[str, Any]], mode: str) -> list[str]:
     lines = [f"#### Tasks ({len(tasks)})", ""]
     return lines + _table(
         ["task", "type", "main metric", "score", "reference", "delta", "result"],
@@ -95,7 +112,7 @@ def _tasks(tasks: list[dict[str, Any]]) -> list[str]:
                 _n(r["score"]),
                 _n(r["reference"]),
                 _n(r["delta"], "+.6f"),
-                _MARK[r["ok"]],
+                _mark(r, mode),
             ]
             for r in tasks
         ],
@@ -103,7 +120,7 @@ def _tasks(tasks: list[dict[str, Any]]) -> list[str]:
     )
 
 
-def _types(types: list[dict[str, Any]]) -> list[str]:
+def _types(types: list[dict[str, Any]], mode: str) -> list[str]:
     if not types:
         return []
     lines = ["#### Delta per task type (mean over its tasks)", ""]
@@ -116,7 +133,7 @@ def _types(types: list[dict[str, Any]]) -> list[str]:
                 _n(t["score"]),
                 _n(t["reference"]),
                 _n(t["delta"], "+.6f"),
-                _MARK[t["ok"]],
+                _mark(t, mode),
             ]
             for t in types
         ],

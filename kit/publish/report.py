@@ -12,10 +12,14 @@ from typing import Any
 
 from kit import __version__
 from kit.bundle.scores import aggregates
+from kit.bundle.training import describe as describe_training
 from kit.errors import ExitCode, KitError
+from kit.publish import baseline
 from kit.publish.against import is_number, load_against, plural
+from kit.publish.baseline import BASELINE, REPRODUCTION
 from kit.verify.reference import compare_with_reference
 from kit.verify.verified import VerifiedBundle
+from kit.verify.zeroshot import of_records
 
 _LIST_AT_MOST = 8  # name the tasks of a mean up to this many
 
@@ -26,11 +30,14 @@ def build_report(
     against: Path | None = None,
     tolerance: float = 0.001,
     mean_tolerance: float = 0.005,
+    role: str = REPRODUCTION,
 ) -> dict[str, Any]:
     """The report model of a verified bundle, against a reference when ``against`` is given.
 
     ``against`` is a published-scores JSON, a folder of mteb result files, or another bundle
     (verified here, accepted unsigned). Raises REFERENCE when no task has a reference score.
+    ``role`` is what the reference is: ``reproduction`` (pass / fail at the tolerances) or
+    ``baseline`` (win / tie / loss, and the verdict "beats the baseline on ...").
     """
     report = bundle.report
     manifest = bundle.manifest
@@ -46,13 +53,23 @@ def build_report(
     scope = _scope(manifest, against_info)
     means = _means(manifest, rows, scope, mean_tolerance if ref else None)
     types = _type_rows(rows, mean_tolerance) if ref else []
+    zs = of_records(bundle.run, bundle.records.json, sorted(tasks)).to_json()
+    for r in rows:
+        r["zero_shot"] = zs["tasks"].get(r["task"])
+    mode = BASELINE if role == BASELINE and ref else REPRODUCTION
+    if mode == BASELINE:
+        baseline.mark_rows(rows, means + types, tolerance, mean_tolerance)
     return {
+        "mode": mode,
+        "zero_shot": zs,
+        "baseline": baseline.summary(rows) if mode == BASELINE else None,
         "title": f"{manifest['model']['name']} on {len(tasks)} MTEB task(s)",
         "generator": f"repro-kit {__version__}",
         "bundle": {
             "path": str(bundle.path),
             "model": manifest["model"]["name"],
             "revision": manifest["model"]["revision"],
+            "revision_text": revision_text(manifest["model"]),
             "kit_version": manifest["kit_version"],
             "benchmark": manifest.get("benchmark"),
             "n_tasks": len(tasks),
@@ -300,7 +317,7 @@ def environment_rows(manifest: dict[str, Any]) -> list[list[str]]:
     model = manifest["model"]
     rows: list[list[str]] = [
         ["Model", str(model["name"])],
-        ["Model revision", str(model.get("revision"))],
+        ["Model revision", revision_text(model)],
     ]
     loaded = model.get("revision_loaded")
     if loaded and loaded != model.get("revision"):
@@ -315,6 +332,8 @@ def environment_rows(manifest: dict[str, Any]) -> list[list[str]]:
         where = ", ".join(str(u) for u in (remotes or {}).values()) or "no remote"
         dirty = f" DIRTY (diff sha256 {code.get('diff_sha256')})" if code.get("dirty") else ""
         rows.append(["Training code", f"{where} @ {code.get('commit')}{dirty}"])
+    if isinstance(manifest.get("training"), dict):
+        rows.append(["Training record", describe_training(manifest["training"])])
     kit: dict[str, Any] = env["kit"] if isinstance(env.get("kit"), dict) else {}
     kit_text = str(manifest.get("kit_version"))
     if kit.get("git_revision"):
@@ -343,6 +362,16 @@ def environment_rows(manifest: dict[str, Any]) -> list[list[str]]:
     if env.get("overrides"):
         rows.append(["Overrides", json.dumps(env["overrides"], sort_keys=True)])
     return rows
+
+
+def revision_text(model: dict[str, Any]) -> str:
+    """A model's revision, or "local folder" and its content digest for a folder without one."""
+    if model.get("revision") is not None:
+        return str(model["revision"])
+    digest = model.get("digest")
+    if model.get("source") == "local" or digest:
+        return "local folder" + (f", content digest {digest}" if digest else "")
+    return "none recorded"
 
 
 def _gib(n: Any) -> str:

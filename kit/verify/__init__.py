@@ -10,8 +10,9 @@ in ``published/`` for ``--reference published``, and the tolerance comparison), 
 ``predcompare``). ``verify --recompute``: ``predcheck`` (per task:
 binding, recompute, match), ``recompute`` (mteb's scoring functions on a loaded task),
 ``scorematch`` (recomputed values against the raw file), ``mtebedge`` (loads tasks, mteb's
-module-level scorers). mteb is imported only in ``tasklayout`` (late, and only when its
-cache lacks a task) and ``mtebedge`` (late).
+module-level scorers), ``zeroshot`` (zero-shot per task by mteb's rules, from the declared
+training datasets and the ``adapted_from`` parent's). mteb is imported only in ``tasklayout``
+(late, and only when its cache lacks a task), ``mtebedge`` and ``zeroshot`` (late).
 Layer 2: may import ``kit.bundle``, ``kit.signing``, ``kit.machine`` and layer 0; never
 ``kit.evaluate`` or ``kit.container`` (the submitter's side, its siblings), ``kit.rerun``,
 ``kit.publish`` or ``kit.cli``.

@@ -5,7 +5,11 @@ code, not hardware; so the order is: prompts really used, model files (content d
 the first differing file), the loader and embedding pipeline settings, dataset revisions and
 files, then precision, versions and hardware. When both sides hold a task's per-sample
 predictions, ``samples`` says per (split, subset) how many samples moved and the largest
-changes (``kit.verify.predcompare``): whether a mean moved, and which samples did.
+changes (``kit.verify.predcompare``): whether a mean moved, and which samples did. A
+training record (training.json) that differs is listed with the model files; each task says
+whether each side's model is zero-shot on it (``kit.verify.zeroshot``). Every difference
+carries a one-line text per side (``a_text``, ``b_text``: a file list in short, a loader as a
+call); the values themselves stay whole for ``--json``.
 """
 
 from __future__ import annotations
@@ -14,11 +18,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from kit.bundle.jsonread import parse
 from kit.bundle.manifest import collect_run_files, task_entries
 from kit.bundle.scores import ScoreError
+from kit.bundle.training import describe as describe_training
 from kit.errors import ExitCode, KitError
 from kit.verify.predcompare import SidePredictions, compare_tasks
 from kit.verify.verified import VerifiedBundle, require_verified
+from kit.verify.zeroshot import declared, meta_member, zero_shot
 
 # (label, getter, why it moves numbers) in order of how often it explains a difference.
 _RUN = "run"
@@ -94,7 +101,16 @@ def bundle_side(bundle: VerifiedBundle) -> dict[str, Any]:
         "env": bundle.environment,
         "tasks": bundle.tasks,
         "predictions": _predictions(bundle.run, lambda name: bundle.members[name]),
+        "model_meta": _model_meta(bundle.run, bundle.records.json),
     }
+
+
+def _model_meta(run: dict[str, Any], read_json: Callable[[str], Any]) -> Any:
+    """The side's model_meta.json value (None: absent or refused)."""
+    try:
+        return read_json(meta_member(run))
+    except (KeyError, OSError, ValueError):
+        return None
 
 
 def load_side(path: Path) -> dict[str, Any]:
@@ -121,7 +137,15 @@ def load_side(path: Path) -> dict[str, Any]:
         raise KitError(
             f"{path}: predictions unreadable: {e.strerror or e}", ExitCode.NOT_FOUND
         ) from None
-    return {"path": str(path), "run": run, "env": env, "tasks": tasks, "predictions": preds}
+    meta = _model_meta(run, lambda name: parse((path / name).read_bytes()))
+    return {
+        "path": str(path),
+        "run": run,
+        "env": env,
+        "tasks": tasks,
+        "predictions": preds,
+        "model_meta": meta,
+    }
 
 
 # Embedding settings (run.json model.embedding, kit/evaluate/model/encoder.py).
@@ -177,7 +201,21 @@ def _model_diffs(a: dict[str, Any], b: dict[str, Any]) -> list[dict[str, Any]]:
                 "what": "model files (content digest)" + (f": {first}" if first else ""),
                 "a": ma["digest"],
                 "b": mb["digest"],
+                "a_text": ma["digest"][:19] + "…",
+                "b_text": mb["digest"][:19] + "…",
                 "why": "different weights, tokenizer or configuration",
+            }
+        )
+    ta, tb = ma.get("training"), mb.get("training")
+    if ta != tb:
+        out.append(
+            {
+                "what": "training record (training.json)",
+                "a": ta,
+                "b": tb,
+                "a_text": describe_training(ta) if isinstance(ta, dict) else "none",
+                "b_text": describe_training(tb) if isinstance(tb, dict) else "none",
+                "why": "how the weights were trained: data, steps, seed",
             }
         )
     ea, eb = ma.get("embedding") or {}, mb.get("embedding") or {}
@@ -206,7 +244,10 @@ def compare(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
     for label, where, path, why in FIELDS:
         va, vb = _get(a[where], *path), _get(b[where], *path)
         if va != vb:
-            diffs.append({"rank": 0, "what": label, "a": va, "b": vb, "why": why})
+            diff = {"rank": 0, "what": label, "a": va, "b": vb, "why": why}
+            if path == ("model", "files_sha256"):
+                diff.update(file_changes(va, vb))
+            diffs.append(diff)
     pa, pb = a["env"].get("packages", {}), b["env"].get("packages", {})
     other = sorted(k for k in set(pa) | set(pb) if pa.get(k) != pb.get(k))
     shown = {p[1] for _, w, p, _ in FIELDS if w == _ENV and p[0] == "packages"}
@@ -223,8 +264,12 @@ def compare(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
         )
     for i, d in enumerate(diffs, 1):
         d["rank"] = i
+        d.setdefault("a_text", one_line(d["a"]))
+        d.setdefault("b_text", one_line(d["b"]))
+    names = sorted(set(a["tasks"]) | set(b["tasks"]))
+    za, zb = (zero_shot(*declared(side.get("model_meta")), names) for side in (a, b))
     deltas = []
-    for task in sorted(set(a["tasks"]) | set(b["tasks"])):
+    for task in names:
         sa = _get(a["tasks"], task, "main_score")
         sb = _get(b["tasks"], task, "main_score")
         deltas.append(
@@ -233,6 +278,8 @@ def compare(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
                 "a": sa,
                 "b": sb,
                 "delta": (sb - sa) if sa is not None and sb is not None else None,
+                "zero_shot_a": za.tasks.get(task),
+                "zero_shot_b": zb.tasks.get(task),
             }
         )
     samples = compare_tasks(a.get("predictions") or {}, b.get("predictions") or {})
@@ -242,4 +289,48 @@ def compare(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
         "differences": diffs,
         "tasks": deltas,
         "samples": samples,
+        "zero_shot": {"a": za.to_json(), "b": zb.to_json()},
     }
+
+
+def file_changes(a: Any, b: Any) -> dict[str, str]:
+    """A per-file hash map's difference in short: which files differ (the first few and a
+    count) as ``what``, each side's file count as its text."""
+    fa = a if isinstance(a, dict) else {}
+    fb = b if isinstance(b, dict) else {}
+    parts = []
+    for label, names in (
+        ("differ", sorted(k for k in set(fa) & set(fb) if fa[k] != fb[k])),
+        ("only in A", sorted(set(fa) - set(fb))),
+        ("only in B", sorted(set(fb) - set(fa))),
+    ):
+        if names:
+            parts.append(f"{len(names)} {label} ({few(names)})")
+    return {
+        "what": "model file hashes: " + ("; ".join(parts) or "differ"),
+        "a_text": f"{len(fa)} files",
+        "b_text": f"{len(fb)} files",
+    }
+
+
+def few(names: list[str], n: int = 3) -> str:
+    """The first ``n`` names and how many more."""
+    more = f" and {len(names) - n} more" if len(names) > n else ""
+    return ", ".join(names[:n]) + more
+
+
+def one_line(value: Any, limit: int = 160) -> str:
+    """A recorded value as one short line: a loader as a call, a map as ``k=v`` pairs, a
+    list as its first items and a count; never a raw Python dict."""
+    if isinstance(value, dict) and "function" in value and "kwargs" in value:
+        kwargs: dict[str, Any] = value["kwargs"] if isinstance(value["kwargs"], dict) else {}
+        args = ", ".join(f"{k}={one_line(v, 60)}" for k, v in sorted(kwargs.items()))
+        text = f"{value['function']}({args})"
+        text += f" via {value['wrapper']}" if value.get("wrapper") else ""
+    elif isinstance(value, dict):
+        text = ", ".join(f"{k}={one_line(v, 60)}" for k, v in sorted(value.items()))
+    elif isinstance(value, list | tuple):
+        text = few([one_line(v, 60) for v in value], 5)
+    else:
+        text = "-" if value is None else str(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -3,7 +3,8 @@
 Each record is valid on its own by the time this runs (schemas, digests, recomputed scores);
 here they must tell the same story: the same task set (no result file for a task run.json does
 not list), the same model and revision (run.json, the result folder, model_meta.json, the
-manifest, and the content digest when both record one), run.json's main scores equal to those
+manifest, and the content digest when both record one; a training record is the training.json
+the digest covers), run.json's main scores equal to those
 recomputed from the raw files, each task evaluated on exactly the splits and subsets mteb
 evaluates, and a run with a task not complete marked partial in the manifest.
 """
@@ -18,6 +19,7 @@ from kit.bundle.jsonread import JsonRefused
 from kit.bundle.manifest import MANIFEST, SIGNATURE, partial_marking
 from kit.bundle.records import BundleRecords
 from kit.bundle.scores import close
+from kit.bundle.training import binding_problems as training_binding
 from kit.bundle.within import (
     MODE,
     index_files,
@@ -231,7 +233,7 @@ def _model(run: dict[str, Any], manifest: dict[str, Any], records: BundleRecords
         files = model.get("files")
         if not isinstance(files, list) or digest_of(files_from_record(files)) != run_digest:
             out.append("run.json's model digest is not the digest of its per-file list")
-    return out
+    return out + training_binding(run)  # training.json: the file the digest covers
 
 
 def _run_settings(run: dict[str, Any], records: BundleRecords) -> list[str]:

@@ -113,3 +113,39 @@ def test_html_in_headless_chromium(html_report: Path, biosses_bundle: Path, tmp_
     assert "Mean over 2 tasks (BIOSSES, STSBenchmark)" in text
     assert "STS mean (2 tasks)" in text
     assert_no_network(dom.stdout)
+
+
+def test_baseline_report_of_the_journey_in_headless_chromium(journey, tmp_path) -> None:
+    """The journey's report against the published base as a baseline (tests/journeytools.py):
+    gains drawn as wins (green bars), the task it trained on marked not zero-shot."""
+    chromium = find_chromium()
+    require("chromium", chromium is not None, "apt-get install chromium")
+    assert chromium is not None and journey.proc.returncode == 0, journey.proc.stderr[-2000:]
+    url = (journey.out / "report.html").resolve().as_uri()
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={tmp_path / 'p'}"]
+    shot = tmp_path / "baseline.png"
+    proc = subprocess.run(
+        [chromium, *flags, f"--screenshot={shot}", "--window-size=1280,2400", url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0 and shot.is_file(), proc.stderr[-2000:]
+    has = {
+        tuple(c)
+        for c in np.unique(decode_png(shot.read_bytes())[::2, ::2].reshape(-1, 3), axis=0).tolist()
+    }
+    assert (26, 127, 55) in has  # a win's bar and badge: #1a7f37
+    dom = subprocess.run(
+        [chromium, *flags, "--dump-dom", url], capture_output=True, text=True, timeout=120
+    )
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    page = parse(dom.stdout)
+    text = " ".join(" ".join(page.text).split())
+    assert "beats the baseline on " in text and "(1 not zero-shot)" in text
+    row = task_row(page, "STSBenchmark")
+    assert row[7] == "win (not zero-shot)" and row[8] == "no: trained on it"
+    assert ((207, 34, 46) in has) == any(
+        r[7] == "loss" for r in page.rows if r and len(r) >= 9 and r[0] != "task"
+    )
+    assert_no_network(dom.stdout)

@@ -13,7 +13,7 @@ from typing import Any
 
 from kit.errors import ExitCode, KitError
 
-NAMES = ("manifest", "run", "environment")
+NAMES = ("manifest", "run", "environment", "training")
 
 
 @cache

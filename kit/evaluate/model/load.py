@@ -2,7 +2,8 @@
 
 Registered models load through mteb's own loader; local folders and hub snapshots as bare
 ``mteb.evaluate(SentenceTransformer(folder))`` loads them, named by a ModelMeta built from
-the folder (``kit.evaluate.model.new_model``).
+the folder (``kit.evaluate.model.new_model``); a folder's training record (training.json) is
+recorded with it (``kit.evaluate.model.training``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from kit.evaluate.model.encoder import describe_encoder, folder_loader, registry
 from kit.evaluate.model.identity import model_provenance
 from kit.evaluate.model.new_model import build_model_meta
 from kit.evaluate.model.source import ModelSource, load_folder_model
+from kit.evaluate.model.training import training_for_run
 from kit.evaluate.options import EvalOptions
 from kit.evaluate.record import ModelRecord
 
@@ -40,6 +42,9 @@ def load_for_run(
         prov = model_provenance(source.name, source.revision, source.folder)
         if source.kind == "hub":
             prov["revision_loaded"] = source.revision
+        training = training_for_run(source.folder, opts.training_datasets)
+        if training.block is not None:
+            prov["training"] = training.block
         model = mt.cast_precision(load_folder_model(source, device), opts.precision)
         model.mteb_model_meta = build_model_meta(
             model.model,
@@ -47,7 +52,7 @@ def load_for_run(
             revision=source.revision,
             folder=source.folder,
             release_date=opts.release_date,
-            training_datasets=list(opts.training_datasets) or None,
+            training_datasets=training.training_datasets,
             fetch_from_hf=source.kind == "hub" and not opts.offline,
         )
         loader = folder_loader(str(source.folder), source.plain_transformers)
