@@ -90,6 +90,8 @@ def test_review_backs_every_file_and_the_rerun_is_identical(journey) -> None:
     assert files and all(f["verdict"] == "backed" for f in files), files
     assert review["exit_code"] == 0
     assert all(f["path"].startswith("results/journey__") for f in files)
+    ((model, zero_shot),) = review["zero_shot"].items()  # the fine-tuned model's tasks
+    assert model.startswith("journey/") and zero_shot["STSBenchmark"] is False, review["zero_shot"]
     rerun = json.loads((journey.out / "logs" / "rerun.json").read_text())["rerun"]
     assert rerun["ok"] and [t["task"] for t in rerun["tasks"]] == ["STSBenchmark"]
     row = rerun["tasks"][0]

@@ -102,6 +102,15 @@ def _tasks(review: Review) -> list[str]:
         lines.append("")
     current = len(review.tasks) - len(flagged)
     lines.append(f"{current} of {len(review.tasks)} tasks are current (not superseded, not beta).")
+    for model, tasks in review.zero_shot.items():
+        trained = sorted(t for t, z in tasks.items() if z is False)
+        unknown = sorted(t for t, z in tasks.items() if z is None)
+        said = f"zero-shot on {len(tasks) - len(trained) - len(unknown)} of {len(tasks)} tasks"
+        if trained:
+            said += f"; trained on (not zero-shot): {', '.join(map(md, trained))}"
+        if unknown:
+            said += f"; unknown (no training data declared): {', '.join(map(md, unknown))}"
+        lines += ["", f"{md(model)}: {said}."]
     return lines
 
 

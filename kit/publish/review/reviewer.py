@@ -22,6 +22,7 @@ from kit.publish.review.verdict import FileVerdict, Review
 from kit.publish.review.yielded import Yielded, yield_bundles
 from kit.runfolder import MODEL_META, MTEB_ENTRY
 from kit.signing.policy import SignaturePolicy
+from kit.verify.zeroshot import of_records
 
 
 def judge(change: Change, data: bytes | None, yielded: Yielded) -> FileVerdict:
@@ -105,4 +106,18 @@ def review_pull_request(
         board=leaderboard_rows(_models(pr, bundles, yielded)),
         outside=pr.outside,
         export_failures={n: (e.code, e.message) for n, e in yielded.failures.items()},
+        zero_shot=_zero_shot(bundles),
     )
+
+
+def _zero_shot(bundles: list[ReviewedBundle]) -> dict[str, dict[str, bool | None]]:
+    """Each verified bundle's model: zero-shot per task of the bundle (kit.verify.zeroshot)."""
+    out: dict[str, dict[str, bool | None]] = {}
+    for b in bundles:
+        if b.verified is None:
+            continue
+        v = b.verified
+        tasks = sorted(v.manifest["tasks"])
+        zs = of_records(v.run, v.records.json, tasks)
+        out.setdefault(v.manifest["model"]["name"], {}).update(zs.tasks)
+    return out

@@ -84,6 +84,9 @@ class Review:
     board: list[BoardRow]
     outside: int = 0  # files changed outside results/
     export_failures: dict[int, tuple[ExitCode, str]] = field(default_factory=dict)
+    # per bundle's model: task -> zero-shot (True), trained on (False), unknown (None), by
+    # mteb's rules over the declared training data and the adapted_from parent's
+    zero_shot: dict[str, dict[str, bool | None]] = field(default_factory=dict)
 
     def count(self, verdict: str) -> int:
         return sum(f.verdict == verdict for f in self.files)
@@ -180,6 +183,7 @@ class Review:
                 for r in self.rules
             ],
             "tasks": [t.as_json() for t in self.tasks],
+            "zero_shot": self.zero_shot,
             "leaderboard": [r.as_json() for r in self.board],
         }
 
