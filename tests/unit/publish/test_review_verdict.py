@@ -131,6 +131,8 @@ def test_zero_shot_per_task_is_shown_and_names_the_trained_tasks_escaped() -> No
     review.zero_shot["org/m|x"] = {"STSBenchmark": False, "STS12": True, "Odd`Task": None}
     page = review_markdown(review)
     line = next(x for x in page.splitlines() if x.startswith("org/m"))
-    assert "zero-shot on 1 of 3 tasks" in line and "trained on (not zero-shot): STSBenchmark" in line
+    assert (
+        "zero-shot on 1 of 3 tasks" in line and "trained on (not zero-shot): STSBenchmark" in line
+    )
     assert "unknown (no training data declared): Odd\\`Task" in line and "m\\|x" in line
     assert review.as_json()["zero_shot"]["org/m|x"]["STSBenchmark"] is False
