@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 from pathlib import Path
 
 import pytest
 
 from kit.errors import ExitCode
-from tests.support import MODEL_REVISION, make_hf_home, run_kit
+from tests.support import run_kit
 
 
 def _snapshot(folder: Path) -> dict[str, str]:
@@ -108,48 +107,6 @@ def test_resume_with_other_settings_is_refused(sts_run: Path, hf_home: Path, tmp
     )
     _assert_one_line_error(proc, ExitCode.OUTPUT, "batch_size")
     assert _snapshot(out) == before
-
-
-def test_newer_cached_dataset_revision_is_refused(tmp_path: Path) -> None:
-    """Offline, datasets silently takes the newest cached copy: the kit must notice."""
-    home = make_hf_home(tmp_path / "hf", datasets=("mteb___sts12-sts",))
-    cfg = home / "datasets" / "mteb___sts12-sts" / "default" / "0.0.0"
-    pinned = next(cfg.iterdir())
-    fake = cfg / ("f" * 40)
-    shutil.copytree(pinned, fake)  # a "newer" revision: same bytes, later mtime
-    newer = pinned.stat().st_mtime + 3600
-    for p in [fake, *fake.iterdir()]:
-        os.utime(p, (newer, newer))
-    out = tmp_path / "o"
-    proc = run_kit(["evaluate", "--tasks", "STS12", "-o", str(out), "--offline", "-q"], home)
-    _assert_one_line_error(
-        proc, ExitCode.REVISION_MISMATCH, "f" * 40, pinned.name, "--allow-revision-mismatch"
-    )
-    rec = json.loads((out / "run.json").read_text())
-    assert rec["status"] == "failed" and rec["tasks"][0]["status"] == "failed"
-    assert not (
-        out / "results" / "sentence-transformers__all-MiniLM-L6-v2" / MODEL_REVISION / "STS12.json"
-    ).exists()
-
-    proc = run_kit(
-        [
-            "evaluate",
-            "--tasks",
-            "STS12",
-            "-o",
-            str(out),
-            "--offline",
-            "-q",
-            "--allow-revision-mismatch",
-            "--overwrite",
-        ],
-        home,
-    )
-    assert proc.returncode == 0, proc.stderr
-    rec = json.loads((out / "run.json").read_text())
-    assert rec["overrides"] and rec["options"]["allow_revision_mismatch"] is True
-    ds = rec["tasks"][0]["dataset"]
-    assert ds["revision_mismatch"] is True and ds["revision_loaded"] == "f" * 40
 
 
 def test_reranking_without_top_ranked_is_refused() -> None:

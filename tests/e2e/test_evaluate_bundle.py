@@ -6,7 +6,6 @@ tests/conftest.py; evaluations use the real model and data.
 
 from __future__ import annotations
 
-import json
 import os
 import shlex
 import subprocess
@@ -18,10 +17,7 @@ import pytest
 from kit.bundle.archive import read_bundle_archive
 from kit.signing.sshsig import parse_signature
 from tests.bundletools import manifest_and_signature
-from tests.faulttools import BIOSSES_ARROW as ARROW
-from tests.faulttools import STS_DATASETS as DATASETS
-from tests.faulttools import none_sentence as _none_sentence
-from tests.support import kit_env, make_hf_home
+from tests.support import kit_env
 
 
 def _env(hf: Path, sock: Path | None, **env: str) -> dict[str, str]:
@@ -127,23 +123,6 @@ def test_signing_failure_is_25_and_leaves_no_bundle(
     assert len(proc.stderr.strip().splitlines()) == 1 and "repro-kit sign" in proc.stderr
     assert "manifest.json.sig" not in read_bundle_archive(dest)
     assert _verify(hf_home, dest, "--allow-unsigned").returncode == 0
-
-
-def test_a_failed_task_gives_a_partial_bundle(
-    tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
-) -> None:
-    hf = make_hf_home(tmp_path_factory.mktemp("partial") / "hf", DATASETS)
-    _none_sentence(hf / ARROW)  # mteb fails while encoding BIOSSES
-    out = tmp_path / "run"
-    proc = evaluate(hf, "--tasks", "BIOSSES,STS12", "-o", out, "--json", sock=None)
-    assert proc.returncode == 8, proc.stderr
-    assert len(proc.stderr.strip().splitlines()) == 1 and "BIOSSES" in proc.stderr
-    summary = json.loads(proc.stdout)
-    assert summary["bundle"]["partial"] == ["BIOSSES"] and not summary["bundle"]["signed"]
-    bundle = Path(summary["bundle"]["path"])
-    assert bundle == out.with_name("run.tar.gz") and bundle.is_file()
-    assert _verify(hf, bundle, "--allow-unsigned").returncode == 17
-    assert _verify(hf, bundle, "--allow-unsigned", "--allow-partial").returncode == 0
 
 
 def test_no_bundle_and_bad_combinations(hf_home: Path, tmp_path: Path) -> None:

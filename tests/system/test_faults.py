@@ -5,7 +5,8 @@ scores of an uninterrupted run (the session fixtures `biosses_run` and `sts_run`
 Faults are real: a tmpfs with 12 KB left for a full disk, a read-only bind mount (root
 ignores chmod), SIGTERM sent to the real process, truncated arrow and safetensors files and a
 None sentence in a copied HF cache (`docker kill` of a real container:
-tests/system/test_faults_container.py).
+tests/system/test_faults_container.py), SIGKILL of the whole process group mid-run, and a
+"newer" cached dataset revision that datasets would silently take offline.
 Where a point cannot be hit by timing (model load, the result move) the kit waits there
 (REPRO_KIT_FAULT_PAUSE) and the test sends the signal from outside. The mounts need root:
 skipped without it, failed under CI (REPRO_KIT_CI).
@@ -14,6 +15,8 @@ skipped without it, failed under CI (REPRO_KIT_CI).
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -32,7 +35,7 @@ from tests.faulttools import one_line as _one_line
 from tests.faulttools import record as _record
 from tests.faulttools import scores as _scores
 from tests.faulttools import wait_for as _wait_for
-from tests.support import REPO, kit_env, make_hf_home, require, run_kit
+from tests.support import MODEL, MODEL_REVISION, REPO, kit_env, make_hf_home, require, run_kit
 
 SNAPSHOT = "hub/models--sentence-transformers--all-MiniLM-L6-v2/snapshots/8b3219a92973c328a8e22fadcfa821b5dc75636a"  # noqa: E501
 
@@ -198,10 +201,19 @@ def test_mteb_failure_in_one_task_lets_the_others_finish(
     out = tmp_path / "run"
     try:
         _none_sentence(arrow)
-        line = _one_line(run_kit(_args(out, tasks), cache), ExitCode.EVALUATION_FAILED)
+        proc = run_kit([*_args(out, tasks), "--json"], cache)
+        line = _one_line(proc, ExitCode.EVALUATION_FAILED)
         assert "1 of 3 task(s) failed" in line and "BIOSSES: mteb failed" in line
     finally:
         arrow.write_bytes(good)
+    # the run is still bundled, unsigned and marked partial: verify refuses it unless allowed
+    summary = json.loads(proc.stdout)
+    assert summary["bundle"]["partial"] == ["BIOSSES"] and not summary["bundle"]["signed"]
+    bundle = Path(summary["bundle"]["path"])
+    assert bundle == out.with_name("run.tar.gz") and bundle.is_file()
+    verify = ["verify", str(bundle), "--allow-unsigned"]
+    assert run_kit(verify, cache).returncode == ExitCode.PARTIAL
+    assert run_kit([*verify, "--allow-partial"], cache).returncode == 0
     rec = _record(out)
     assert rec["status"] == "failed"
     by_name = {t["name"]: t for t in rec["tasks"]}
@@ -209,3 +221,95 @@ def test_mteb_failure_in_one_task_lets_the_others_finish(
     assert by_name["STSBenchmark"]["status"] == by_name["STS12"]["status"] == "complete"
     assert set(_scores(out)) == {"STSBenchmark", "STS12"}
     _resumes_to(out, cache, {**reference, **_scores(sts_run)}, tasks)
+
+
+def test_kill_and_resume_gives_same_results(sts_run: Path, hf_home: Path, tmp_path: Path) -> None:
+    out = tmp_path / "killed"
+    cmd = [
+        sys.executable,
+        "-m",
+        "kit",
+        "evaluate",
+        "--tasks",
+        "STSBenchmark,STS12",
+        "-o",
+        str(out),
+        "--offline",
+        "-q",
+    ]
+    proc = subprocess.Popen(
+        cmd,
+        env=kit_env(hf_home),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    first = out / "results" / MODEL.replace("/", "__") / MODEL_REVISION / "STSBenchmark.json"
+    deadline = time.time() + 300
+    while not first.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    assert first.exists(), "first task never finished"
+    time.sleep(2.0)  # now inside STS12
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    rec = _record(out)
+    assert rec["status"] == "running"  # killed: no chance to say anything else
+    assert {t["name"]: t["status"] for t in rec["tasks"]}["STSBenchmark"] == "complete"
+    for p in out.rglob("*.json"):
+        json.loads(p.read_text())  # nothing half-written
+    assert not list(out.rglob("*.tmp"))
+
+    again = run_kit(
+        ["evaluate", "--tasks", "STSBenchmark,STS12", "-o", str(out), "--offline", "-q"], hf_home
+    )
+    assert again.returncode == 0, again.stderr
+    assert _scores(out) == _scores(sts_run)
+    rec = _record(out)
+    assert rec["status"] == "complete" and len(rec["resumed_at"]) == 1
+    assert not (out / ".staging").exists()
+    whole = {t["name"]: t["predictions"] for t in _record(sts_run)["tasks"]}
+    for t in rec["tasks"]:  # each task's predictions kept through the kill, bound to the same data
+        block = t["predictions"]
+        assert (out / block["member"]).is_file()
+        assert block["bindings"] == whole[t["name"]]["bindings"]
+
+
+def test_newer_cached_dataset_revision_is_refused(tmp_path: Path) -> None:
+    """Offline, datasets silently takes the newest cached copy: the kit must notice."""
+    home = make_hf_home(tmp_path / "hf", datasets=("mteb___sts12-sts",))
+    cfg = home / "datasets" / "mteb___sts12-sts" / "default" / "0.0.0"
+    pinned = next(cfg.iterdir())
+    fake = cfg / ("f" * 40)
+    shutil.copytree(pinned, fake)  # a "newer" revision: same bytes, later mtime
+    newer = pinned.stat().st_mtime + 3600
+    for p in [fake, *fake.iterdir()]:
+        os.utime(p, (newer, newer))
+    out = tmp_path / "o"
+    proc = run_kit(["evaluate", "--tasks", "STS12", "-o", str(out), "--offline", "-q"], home)
+    line = _one_line(proc, ExitCode.REVISION_MISMATCH)
+    assert "f" * 40 in line and pinned.name in line and "--allow-revision-mismatch" in line
+    rec = json.loads((out / "run.json").read_text())
+    assert rec["status"] == "failed" and rec["tasks"][0]["status"] == "failed"
+    assert not (
+        out / "results" / "sentence-transformers__all-MiniLM-L6-v2" / MODEL_REVISION / "STS12.json"
+    ).exists()
+
+    proc = run_kit(
+        [
+            "evaluate",
+            "--tasks",
+            "STS12",
+            "-o",
+            str(out),
+            "--offline",
+            "-q",
+            "--allow-revision-mismatch",
+            "--overwrite",
+        ],
+        home,
+    )
+    assert proc.returncode == 0, proc.stderr
+    rec = json.loads((out / "run.json").read_text())
+    assert rec["overrides"] and rec["options"]["allow_revision_mismatch"] is True
+    ds = rec["tasks"][0]["dataset"]
+    assert ds["revision_mismatch"] is True and ds["revision_loaded"] == "f" * 40
