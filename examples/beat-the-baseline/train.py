@@ -44,6 +44,13 @@ def main() -> int:
     device = setting("DEVICE", "cpu")
     code = Path(setting("CODE", str(Path(__file__).resolve().parent)))
 
+    # The cache and offline settings of a repro-kit.toml above the working folder (the
+    # quickstart writes one), as every repro-kit command applies them; set before the HF
+    # libraries are imported, since they read them then. The environment wins.
+    from kit.machine.project import apply_project_config
+
+    apply_project_config(os.environ, Path.cwd())
+
     import mteb
     from sentence_transformers import (
         SentenceTransformer,

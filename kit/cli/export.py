@@ -111,9 +111,10 @@ def export(
     for item in done:
         click.echo(f"{item.action:<11} {item.path}")
     written = sum(item.action != "unchanged" for item in done)
+    base = "nothing (the checkout --init made has no commit yet)" if make else plan.base
     click.echo(
         f"{written} of {len(done)} files written to {results_repo}; drift measured against "
-        f"{plan.base}",
+        f"{base}",
         err=True,
     )
     _drift_lines(plan)
