@@ -113,8 +113,7 @@ def export(
     written = sum(item.action != "unchanged" for item in done)
     base = "nothing (the checkout --init made has no commit yet)" if make else plan.base
     click.echo(
-        f"{written} of {len(done)} files written to {results_repo}; drift measured against "
-        f"{base}",
+        f"{written} of {len(done)} files written to {results_repo}; drift measured against {base}",
         err=True,
     )
     _drift_lines(plan)
