@@ -40,6 +40,11 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 [ -n "${OUT:-}" ] || { echo "run.sh: set OUT=DIR, the folder to write" >&2; exit 2; }
 out=$(realpath -m "$OUT")
 [ -e "$out" ] && { echo "run.sh: $out exists; choose a new OUT" >&2; exit 2; }
+kit_root=$(cd "$here/../.." && pwd)  # OUT/results becomes a results checkout: export refuses
+case "$out/" in "$kit_root"/*)       # one inside repro-kit's own checkout (exit 37), so say so now
+  echo "run.sh: $out is inside repro-kit's checkout $kit_root; choose an OUT outside it, e.g. OUT=../journey" >&2
+  exit 2 ;;
+esac
 PYTHON=${PYTHON:-python3}
 if [ -n "${REPRO_KIT:-}" ]; then read -r -a kit <<< "$REPRO_KIT"
 elif command -v repro-kit >/dev/null; then kit=(repro-kit)
