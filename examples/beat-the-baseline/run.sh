@@ -70,6 +70,19 @@ export GIT_AUTHOR_NAME=journey GIT_AUTHOR_EMAIL=$SIGNER GIT_COMMITTER_NAME=journ
   GIT_COMMITTER_EMAIL=$SIGNER GIT_AUTHOR_DATE=2026-01-01T00:00:00Z \
   GIT_COMMITTER_DATE=2026-01-01T00:00:00Z
 
+# The cache and offline settings of the repro-kit.toml found from where run.sh is started (the
+# quickstart writes one), exported: the steps run inside OUT, where the kit would find none.
+# Only its allow-listed variables (kit.machine.project), shell-quoted; the environment wins.
+eval "$("$PYTHON" - <<'PY' 2>/dev/null
+import os, shlex
+from pathlib import Path
+from kit.machine.project import find_project_config, read_project_config
+found = find_project_config(Path.cwd())
+for name, value in (read_project_config(found) if found else {}).items():
+    if name not in os.environ:
+        print(f"export {name}={shlex.quote(value)}")
+PY
+)"
 work="$out.partial"
 rm -rf "$work"
 mkdir -p "$work/logs" || exit 7
