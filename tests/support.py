@@ -113,6 +113,21 @@ def clean_env(**extra: str | None) -> dict[str, str]:
     return env
 
 
+def git(repo: Path, *args: str) -> str:
+    """``git ARGS`` in ``repo`` with a test identity (no agent or signing key); its stdout."""
+    env = clean_env(GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@e")
+    env |= {"GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@e"}
+    return subprocess.run(
+        ["git", *args], cwd=repo, env=env, check=True, capture_output=True, text=True
+    ).stdout
+
+
+def commit_all(repo: Path, message: str) -> None:
+    """Stage everything in ``repo`` and commit it."""
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", message)
+
+
 def reference_score(task: str, model: str = MODEL) -> float:
     """The published main score of ``task`` (../shared/reference)."""
     ref = json.loads((REFERENCE_DIR / f"{model.replace('/', '__')}.json").read_text())

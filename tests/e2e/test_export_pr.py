@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -24,7 +23,8 @@ from kit.bundle.archive import read_bundle_archive
 from kit.cli import cli
 from kit.errors import ExitCode, KitError
 from kit.publish.repomerge import DRIFT_LIMIT
-from tests.support import clean_env, reference_score, run_kit
+from tests.support import commit_all, reference_score, run_kit
+from tests.support import git as _git
 
 METRICS = (
     "cosine_pearson",
@@ -53,19 +53,6 @@ META_1X = (
     "adapted_from",
     "superseded_by",
 )
-
-
-def _git(repo: Path, *args: str) -> str:
-    env = clean_env(GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@e")
-    env |= {"GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@e"}
-    return subprocess.run(
-        ["git", *args], cwd=repo, env=env, check=True, capture_output=True, text=True
-    ).stdout
-
-
-def _commit(repo: Path, message: str) -> None:
-    _git(repo, "add", "-A")
-    _git(repo, "commit", "-q", "-m", message)
 
 
 def _export(bundle: Path, repo: Path, *extra: str) -> tuple[int, str, str]:
@@ -129,7 +116,7 @@ def _published(tmp_path: Path, bundle: Path, sts12: dict[tuple[str, str], float]
     meta = json.loads(files["model_meta.json"])
     (where / "model_meta.json").write_text(json.dumps({k: meta.get(k) for k in META_1X}))
     _git(up, "init", "-q", "-b", "main")
-    _commit(up, "published results")
+    commit_all(up, "published results")
     clone = tmp_path / "results"
     _git(tmp_path, "clone", "-q", str(up), str(clone))
     _git(clone, "checkout", "-q", "-b", "pr")
@@ -217,7 +204,7 @@ def test_older_files_left_alone_and_only_a_new_subset_added(
         ("STS12", ["test"], ["default"])  # STSBenchmark's file was left alone: no line
     ]
 
-    _commit(repo, "export")
+    commit_all(repo, "export")
     code, out, err = _export(sts_bundle, repo)
     assert code == 0, err
     assert all(ln.startswith("unchanged ") for ln in out.splitlines()), out
@@ -238,7 +225,7 @@ def test_drift_committed_on_the_pr_branch_is_measured_against_the_base(
     assert "(test_results_diff) refuses a main score moved by more than 0.001" in err
     [pr_line] = [ln for ln in err.splitlines() if "description: STS12 test/default" in ln]
     assert "accepted with --allow-drift" in pr_line and "test_results_diff fails" in pr_line
-    _commit(repo, "export with --allow-drift")
+    commit_all(repo, "export with --allow-drift")
 
     code, out, err = _export(sts_bundle, repo, "--check")  # the file now holds the bundle's
     assert code == ExitCode.DRIFT, err
@@ -277,7 +264,7 @@ def test_a_second_run_at_another_batch_size_changes_no_byte(
     (repo / "results").mkdir(parents=True)  # a results checkout: a work tree holding results/
     _git(repo, "init", "-q", "-b", "main")
     assert _export(sts_bundle, repo)[0] == 0
-    _commit(repo, "first run")
+    commit_all(repo, "first run")
     code, out, err = _export(batch7_bundle, repo)
     assert code == 0, err
     assert all(ln.startswith("unchanged ") for ln in out.splitlines()), out

@@ -26,22 +26,10 @@ from click.testing import CliRunner
 from kit.cli import cli
 from kit.errors import ExitCode, KitError
 from kit.publish.review.markdown import md
-from tests.support import clean_env
+from tests.support import commit_all
+from tests.support import git as _git
 
 MODEL = "sentence-transformers__all-MiniLM-L6-v2"
-
-
-def _git(repo: Path, *args: str) -> str:
-    env = clean_env(GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@e")
-    env |= {"GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@e"}
-    return subprocess.run(
-        ["git", *args], cwd=repo, env=env, check=True, capture_output=True, text=True
-    ).stdout
-
-
-def _commit(repo: Path, message: str) -> None:
-    _git(repo, "add", "-A")
-    _git(repo, "commit", "-q", "-m", message)
 
 
 def _kit(*args: str | Path) -> tuple[int, str, str]:
@@ -64,12 +52,12 @@ def published(
     other.mkdir(parents=True)
     (other / "STS12.json").write_text(json.dumps({"task_name": "STS12", "scores": {}}))
     _git(repo.parent, "init", "-q", "-b", "main", str(repo))
-    _commit(repo, "another model")
+    commit_all(repo, "another model")
     _git(repo, "checkout", "-q", "-b", "pr")
     args = ["--results-repo", repo, "--allowed-signers", report_signers[0]]
     code, _, err = _kit("export", biosses_bundle, *args)
     assert code == 0, err
-    _commit(repo, "results of all-MiniLM-L6-v2")
+    commit_all(repo, "results of all-MiniLM-L6-v2")
     return repo
 
 
@@ -138,7 +126,7 @@ def test_a_score_moved_by_1e_4_differs(repo: Path, biosses_bundle: Path, report_
     path = _folder(repo) / "BIOSSES.json"
     old = json.loads(path.read_text())["scores"]["test"][0]["cosine_pearson"]
     _edit(path, lambda d: d["scores"]["test"][0].update(cosine_pearson=old + 1e-4))
-    _commit(repo, "a better score")
+    commit_all(repo, "a better score")
     code, _, err = _review(repo, biosses_bundle, report_signers[0])
     assert code == ExitCode.REVIEW_DIFFERS
     rel = path.relative_to(repo).as_posix()
@@ -152,7 +140,7 @@ def test_a_task_file_no_bundle_has_is_unbacked(
     folder = _folder(repo)
     shutil.copy(folder / "BIOSSES.json", folder / "STS12.json")
     _edit(folder / "STS12.json", lambda d: d.update(task_name="STS12"))
-    _commit(repo, "a task never run")
+    commit_all(repo, "a task never run")
     code, _, err = _review(repo, biosses_bundle, report_signers[0])
     assert code == ExitCode.REVIEW_UNBACKED, err
     assert "4 backed, 1 unbacked" in err and "STS12.json unbacked" in err
@@ -161,7 +149,7 @@ def test_a_task_file_no_bundle_has_is_unbacked(
 def test_a_removed_subset_is_named(repo: Path, biosses_bundle: Path, report_signers) -> None:
     path = _folder(repo) / "STSBenchmark.json"
     _edit(path, lambda d: d["scores"].update(test=[]))
-    _commit(repo, "drop a subset")
+    commit_all(repo, "drop a subset")
     code, out, _ = _review(repo, biosses_bundle, report_signers[0])
     assert code == ExitCode.REVIEW_DIFFERS
     assert "STSBenchmark.json: removed" in out and "removed: test/default" in out
@@ -204,18 +192,18 @@ def test_a_file_export_merged_into_is_backed_and_its_kept_scores_checked(
         entry | {"languages": ["eng-Latn"]}]}}  # fmt: skip
     (folder / "STSBenchmark.json").write_text(json.dumps(old, indent=2, sort_keys=True))
     _git(tmp_path, "init", "-q", "-b", "main", str(repo))
-    _commit(repo, "published")
+    commit_all(repo, "published")
     _git(repo, "checkout", "-q", "-b", "pr")
     code, out, err = _kit("export", biosses_bundle, "--results-repo", repo, "--allowed-signers",
                           allowed)  # fmt: skip
     assert code == 0 and "merged      " in out, err
-    _commit(repo, "export")
+    commit_all(repo, "export")
     code, out, err = _review(repo, biosses_bundle, allowed)
     assert code == 0, err
     assert "| validation | default | 0.85 | 0.85 | equal |" in out
     _edit(folder / "STSBenchmark.json", lambda d: d["scores"]["validation"][0].update(
         main_score=0.86))  # fmt: skip
-    _commit(repo, "a kept score edited")
+    commit_all(repo, "a kept score edited")
     code, _, err = _review(repo, biosses_bundle, allowed)
     assert code == ExitCode.REVIEW_DIFFERS
     assert "STSBenchmark / validation / default / main_score: pull request 0.86, bundle 0.85" in err
