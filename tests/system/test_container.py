@@ -22,6 +22,66 @@ from tests.support import REPO, require
 from tests.support import need_docker as _need_docker
 
 
+# First in this file: the CUDA build needs about 20 GB free while it runs (README, "Building"), so
+# it runs before the CPU image and the runs of the tests below take their share of the disk.
+@pytest.mark.slow
+def test_cuda_image_builds(tmp_path: Path) -> None:
+    """The CUDA image builds here; it cannot run on a GPU in CI (none there)."""
+    _need_docker()
+    tag = "repro-kit:cuda-test"
+    free = _docker_disk_free_gb()
+    t0 = time.time()
+    try:
+        proc = kit(*_build_args("cuda", tag))
+        assert proc.returncode == 0, f"{free:.1f} GB free before the build\n{proc.stderr[-3000:]}"
+        info = _inspect(tag)
+        took = time.time() - t0
+        print(
+            f"\nCUDA image build: {took:.0f} s, {info['Size'] / 1e9:.2f} GB, {free:.1f} GB was free"
+        )
+        assert info["Config"]["Labels"]["dev.repro-kit.flavor"] == "cuda"
+        check = subprocess.run(
+            [
+                "docker",
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                "--entrypoint",
+                "python",
+                tag,
+                "-c",
+                "import torch, kit; print(torch.__version__, torch.version.cuda)",
+            ],
+            capture_output=True,
+            text=True,
+        )
+        assert check.returncode == 0, check.stderr
+        assert check.stdout.split()[1] not in ("None", "")  # a CUDA build of torch
+    finally:
+        # The image and its 7 GB builder stage (untagged, labelled) go: later tests need the disk.
+        subprocess.run(["docker", "image", "rm", "-f", tag], capture_output=True)
+        subprocess.run(
+            [
+                "docker",
+                "image",
+                "prune",
+                "-f",
+                "--filter",
+                "label=dev.repro-kit.stage=builder-cuda",
+            ],
+            capture_output=True,
+        )
+
+
+def _docker_disk_free_gb() -> float:
+    """Free space, in GB, on the filesystem of the daemon's data root."""
+    root = subprocess.run(
+        ["docker", "info", "--format", "{{.DockerRootDir}}"], capture_output=True, text=True
+    ).stdout.strip()
+    return shutil.disk_usage(root if root and Path(root).exists() else "/").free / 1e9
+
+
 @pytest.mark.slow
 def test_hermetic_container_run_matches_host_bit_for_bit(
     cpu_image: str, sts_run: Path, hf_home: Path, tmp_path: Path
@@ -106,38 +166,6 @@ def test_image_metadata_user_and_no_build_ca(cpu_image: str) -> None:
         text=True,
     )
     assert default.returncode == 0 and "repro-kit" in default.stdout
-
-
-@pytest.mark.slow
-def test_cuda_image_builds(tmp_path: Path) -> None:
-    """The CUDA image builds here; it cannot run on a GPU in CI (none there)."""
-    _need_docker()
-    tag = "repro-kit:cuda-test"
-    t0 = time.time()
-    proc = kit(*_build_args("cuda", tag))
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    info = _inspect(tag)
-    print(f"\nCUDA image build: {time.time() - t0:.0f} s, size {info['Size'] / 1e9:.2f} GB")
-    assert info["Config"]["Labels"]["dev.repro-kit.flavor"] == "cuda"
-    check = subprocess.run(
-        [
-            "docker",
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            "--entrypoint",
-            "python",
-            tag,
-            "-c",
-            "import torch, kit; print(torch.__version__, torch.version.cuda)",
-        ],
-        capture_output=True,
-        text=True,
-    )
-    assert check.returncode == 0, check.stderr
-    assert check.stdout.split()[1] not in ("None", "")  # a CUDA build of torch
-    subprocess.run(["docker", "image", "rm", "-f", tag], capture_output=True)
 
 
 def test_mps_note_fails_at_once_with_its_explanation() -> None:
