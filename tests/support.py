@@ -105,6 +105,30 @@ def run_kit(args: list[str], hf_home: Path, timeout: int = 900, **env: str):
     )
 
 
+def kit_here(args: list[str | Path], hf_home: Path | None = None, **env: str):
+    """The real CLI in this process (click's CliRunner), as ``run_kit`` gives it: a
+    CompletedProcess of (exit code, stdout, stderr) without a Python start and mteb's import per
+    call (seconds each). A KitError becomes its exit code and the one ``repro-kit: error:`` line
+    ``kit.cli.main`` prints; any other exception is a bug and fails the test. ``env`` (with
+    ``hf_home``: ``kit_env``'s) is set for the call only. Where a process matters (signals, a hash
+    seed, an import-time setting), use ``run_kit``.
+    """
+    from click.testing import CliRunner
+
+    from kit.cli import cli
+    from kit.errors import KitError
+
+    argv = [str(a) for a in args]
+    result = CliRunner().invoke(
+        cli, argv, env=kit_env(hf_home, **env) if hf_home else env, catch_exceptions=True
+    )
+    code, err, exc = result.exit_code, result.stderr, result.exception
+    if exc is not None and not isinstance(exc, SystemExit):
+        assert isinstance(exc, KitError), repr(exc)
+        code, err = exc.code, f"{err}repro-kit: error: {exc.message}\n"
+    return subprocess.CompletedProcess(argv, code, result.stdout, err)
+
+
 def clean_env(**extra: str | None) -> dict[str, str]:
     """This process's environment without agent or signing-key settings, plus ``extra``."""
     drop = ("SSH_AUTH_SOCK", "REPRO_KIT_SIGNING_KEY")

@@ -15,18 +15,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from kit.bundle.archive import read_bundle_archive, write_deterministic_targz
 from kit.bundle.manifest import MANIFEST, SIGNATURE, build_manifest, manifest_bytes
-from kit.cli import cli
 from kit.errors import ExitCode, KitError
 from kit.fsio import sha256_bytes
 from kit.signing.keys import load_private_key
 from kit.signing.sshsig import sign
-from tests.support import make_hf_home, run_kit
+from tests.support import kit_here, make_hf_home, run_kit
 
 MTEB_VERSION = "2.26.24"
 
@@ -109,13 +107,8 @@ def _relist(members: dict[str, bytes], key: Path) -> dict[str, bytes]:
 
 def _verify(path: Path, key: Path, *extra: str) -> tuple[int, str, str]:
     """``repro-kit verify`` in-process: (exit code, stdout, stderr); an exception is a bug (1)."""
-    result = CliRunner().invoke(
-        cli, ["verify", str(path), "--public-key", f"{key}.pub", *extra], catch_exceptions=True
-    )
-    code = result.exit_code
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        code = result.exception.code if isinstance(result.exception, KitError) else 1
-    return code, result.stdout, result.stderr
+    proc = kit_here(["verify", path, "--public-key", f"{key}.pub", *extra])
+    return proc.returncode, proc.stdout, proc.stderr
 
 
 def _write(members: dict[str, bytes], path: Path) -> Path:

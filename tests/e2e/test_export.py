@@ -14,7 +14,7 @@ from kit.bundle.write import write_bundle
 from kit.errors import ExitCode, KitError
 from kit.publish.export import revision_folder
 from kit.publish.repomerge import canonical_meta
-from tests.support import run_kit
+from tests.support import kit_here, run_kit
 
 
 def _manifest(bundle: Path) -> dict:
@@ -27,7 +27,7 @@ def _folder(manifest: dict) -> str:
 
 
 def _export(bundle: Path, repo: Path, hf_home: Path, *extra: str) -> subprocess.CompletedProcess:
-    proc = run_kit(["export", str(bundle), "--results-repo", str(repo), "--init", *extra], hf_home)
+    proc = kit_here(["export", bundle, "--results-repo", repo, "--init", *extra], hf_home)
     assert "Traceback" not in proc.stdout + proc.stderr
     return proc
 

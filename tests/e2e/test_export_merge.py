@@ -13,7 +13,7 @@ import pytest
 from kit.bundle.archive import read_bundle_archive
 from kit.errors import ExitCode
 from kit.publish.reporules import Layout, check_rules
-from tests.support import run_kit
+from tests.support import kit_here
 
 
 @pytest.fixture(scope="session")
@@ -49,7 +49,7 @@ def _export(bundle: Path, repo: Path, hf_home: Path, *extra: str) -> subprocess.
     if not (bundle.parent / "key.pub").exists():
         trust = ["--allow-unsigned"]
     args = ["export", str(bundle), "--results-repo", str(repo), "--init", *trust, *extra]
-    proc = run_kit(args, hf_home)
+    proc = kit_here(args, hf_home)
     assert "Traceback" not in proc.stdout + proc.stderr
     return proc
 

@@ -17,13 +17,11 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 from kit.bundle.archive import read_bundle_archive
-from kit.cli import cli
-from kit.errors import ExitCode, KitError
+from kit.errors import ExitCode
 from kit.publish.repomerge import DRIFT_LIMIT
-from tests.support import commit_all, reference_score, run_kit
+from tests.support import commit_all, kit_here, reference_score, run_kit
 from tests.support import git as _git
 
 METRICS = (
@@ -57,13 +55,8 @@ META_1X = (
 
 def _export(bundle: Path, repo: Path, *extra: str) -> tuple[int, str, str]:
     """``repro-kit export`` in-process: (exit code, stdout, stderr); an exception is a bug (1)."""
-    args = ["export", str(bundle), "--results-repo", str(repo), "--allow-unsigned", *extra]
-    result = CliRunner().invoke(cli, args, catch_exceptions=True)
-    code, err = result.exit_code, result.stderr
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        assert isinstance(result.exception, KitError), repr(result.exception)
-        code, err = result.exception.code, f"{err}repro-kit: error: {result.exception.message}\n"
-    return code, result.stdout, err
+    proc = kit_here(["export", bundle, "--results-repo", repo, "--allow-unsigned", *extra])
+    return proc.returncode, proc.stdout, proc.stderr
 
 
 def _files(bundle: Path) -> tuple[str, dict[str, bytes]]:

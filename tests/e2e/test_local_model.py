@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import kit_env, reference_score, run_kit
+from tests.support import kit_env, kit_here, reference_score, run_kit
 
 NAME = "alice/minilm-ft"
 REVISION = "0123456789abcdef0123456789abcdef01234567"
@@ -138,9 +138,9 @@ def test_local_model_scores_as_bare_mteb(ft: Path, ft_run: Path, hf_home: Path) 
     assert len(metas) == 1 and metas[0].name == NAME
 
 
-def test_bundle_verifies_and_reruns_with_same_folder(
-    ft: Path, ft_bundle: Path, hf_home: Path, tmp_path: Path
-) -> None:
+def test_bundle_verifies_and_a_rerun_needs_the_folder(ft_bundle: Path, hf_home: Path) -> None:
+    """The re-run with the folder itself is the journey's last step, on its fine-tuned folder
+    (tests/e2e/test_journey.py: test_review_backs_every_file_and_the_rerun_is_identical)."""
     proc = run_kit(["verify", str(ft_bundle), "--allow-unsigned"], hf_home)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     manifest = _manifest(ft_bundle)
@@ -150,20 +150,6 @@ def test_bundle_verifies_and_reruns_with_same_folder(
     # without the folder: a usage error that says what to give
     proc = run_kit(["verify", str(ft_bundle), "--allow-unsigned", "--rerun"], hf_home)
     assert proc.returncode == 2 and "--model-path" in proc.stderr
-    proc = run_kit(
-        [
-            "verify",
-            str(ft_bundle),
-            "--allow-unsigned",
-            "--rerun",
-            "--model-path",
-            str(ft),
-            "--offline",
-            "--no-embedding-cache",
-        ],
-        hf_home,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 def test_rerun_with_other_weights_is_refused_before_any_task(
@@ -258,7 +244,9 @@ def test_bad_local_model_input(
     out = tmp_path / "out"
     args = [a.replace("{tmp}", str(tmp_path / "notgit")) for a in args]
     (tmp_path / "notgit").mkdir()
-    proc = run_kit(["evaluate", str(path), *args, "--tasks", "BIOSSES", "-o", str(out)], hf_home)
+    # in-process (refused before any model loads): the process-level error path is
+    # tests/e2e/test_bad_input.py's
+    proc = kit_here(["evaluate", path, *args, "--tasks", "BIOSSES", "-o", out], hf_home)
     assert proc.returncode == code, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and words in lines[0], proc.stderr

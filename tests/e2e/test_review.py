@@ -21,12 +21,10 @@ from pathlib import Path
 from typing import ClassVar
 
 import pytest
-from click.testing import CliRunner
 
-from kit.cli import cli
-from kit.errors import ExitCode, KitError
+from kit.errors import ExitCode
 from kit.publish.review.markdown import md
-from tests.support import commit_all
+from tests.support import commit_all, kit_here
 from tests.support import git as _git
 
 MODEL = "sentence-transformers__all-MiniLM-L6-v2"
@@ -34,12 +32,8 @@ MODEL = "sentence-transformers__all-MiniLM-L6-v2"
 
 def _kit(*args: str | Path) -> tuple[int, str, str]:
     """The CLI in-process: (exit code, stdout, stderr); an exception but KitError is a bug."""
-    result = CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=True)
-    code, err = result.exit_code, result.stderr
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        assert isinstance(result.exception, KitError), repr(result.exception)
-        code, err = result.exception.code, f"{err}repro-kit: error: {result.exception.message}\n"
-    return code, result.stdout, err
+    proc = kit_here(list(args))
+    return proc.returncode, proc.stdout, proc.stderr
 
 
 @pytest.fixture(scope="module")
