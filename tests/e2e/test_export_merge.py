@@ -13,7 +13,7 @@ import pytest
 from kit.bundle.archive import read_bundle_archive
 from kit.errors import ExitCode
 from kit.publish.reporules import Layout, check_rules
-from tests.support import kit_here
+from tests.support import git, kit_here
 
 
 @pytest.fixture(scope="session")
@@ -31,17 +31,9 @@ def _folder(bundle: Path) -> str:
     return f"results/{m['name'].replace('/', '__')}/{m['revision']}"
 
 
-def _git(repo: Path, *args: str) -> str:
-    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@e", "GIT_COMMITTER_NAME": "t"}
-    env |= {"GIT_COMMITTER_EMAIL": "t@e", "PATH": "/usr/bin:/bin"}
-    return subprocess.run(
-        ["git", *args], cwd=repo, env=env, check=True, capture_output=True, text=True
-    ).stdout
-
-
 def _commit(repo: Path, message: str) -> None:
-    _git(repo, "add", "-A")
-    _git(repo, "commit", "-q", "--allow-empty", "-m", message)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "--allow-empty", "-m", message)
 
 
 def _export(bundle: Path, repo: Path, hf_home: Path, *extra: str) -> subprocess.CompletedProcess:
@@ -89,7 +81,7 @@ def live_repo(sts_bundle2: Path, biosses_bundle: Path, tmp_path: Path) -> Path:
     meta = json.loads(ours[f"{src}/model_meta.json"])
     meta["training_datasets"] = sorted(meta["training_datasets"], reverse=True)  # set order
     (folder / "model_meta.json").write_text(json.dumps(meta, indent=4))
-    _git(repo, "init", "-q", "-b", "main")
+    git(repo, "init", "-q", "-b", "main")
     _commit(repo, "older results")
     return repo
 
@@ -125,7 +117,7 @@ def test_merge_keeps_both_and_is_idempotent(
     again = _export(sts_bundle2, live_repo, hf_home)
     assert again.returncode == 0, again.stderr
     assert all(ln.startswith("unchanged ") for ln in again.stdout.splitlines())
-    assert _git(live_repo, "status", "--porcelain") == ""
+    assert git(live_repo, "status", "--porcelain") == ""
 
 
 def test_drift_refused_unless_allowed(sts_bundle2: Path, live_repo: Path, hf_home: Path) -> None:
@@ -141,7 +133,7 @@ def test_drift_refused_unless_allowed(sts_bundle2: Path, live_repo: Path, hf_hom
     [line] = proc.stderr.strip().splitlines()
     assert "drift" in line and "test/default" in line and "--allow-drift" in line
     assert "nothing written" in line
-    assert _git(live_repo, "status", "--porcelain") == ""
+    assert git(live_repo, "status", "--porcelain") == ""
     check = _export(sts_bundle2, live_repo, hf_home, "--check")
     assert check.returncode == ExitCode.DRIFT
     rows = [ln for ln in check.stdout.splitlines() if " drift " in ln and "STS12" in ln]
@@ -160,7 +152,7 @@ def test_two_honest_runs_without_overwrite(
 ) -> None:
     repo = tmp_path / "results"
     repo.mkdir()
-    _git(repo, "init", "-q", "-b", "main")
+    git(repo, "init", "-q", "-b", "main")
     assert _export(sts_bundle2, repo, hf_home).returncode == 0
     _commit(repo, "first run")
     proc = _export(biosses_bundle, repo, hf_home)  # STSBenchmark again, from a second real run
@@ -180,7 +172,7 @@ def test_two_honest_runs_without_overwrite(
     }
     _commit(repo, "second run")
     assert _export(biosses_bundle, repo, hf_home).returncode == 0
-    assert _git(repo, "status", "--porcelain") == ""
+    assert git(repo, "status", "--porcelain") == ""
 
 
 RULES = (
@@ -207,7 +199,7 @@ def test_check_lists_every_rule_and_writes_nothing(
     for rule in (*RULES, "drift"):
         rows = _rows(proc.stdout, rule)
         assert rows and all(" pass " in r for r in rows), rule
-    assert _git(live_repo, "status", "--porcelain") == ""
+    assert git(live_repo, "status", "--porcelain") == ""
 
 
 def test_planted_violations_fail_with_their_reason(
@@ -237,11 +229,11 @@ def test_planted_violations_fail_with_their_reason(
         assert any("FAIL" in r and reason in r for r in _rows(proc.stdout, rule)), rule
     [line] = proc.stderr.strip().splitlines()
     assert line.startswith("repro-kit: error: results-repository rule")
-    assert _git(live_repo, "status", "--porcelain") == ""
+    assert git(live_repo, "status", "--porcelain") == ""
     written = _export(sts_bundle2, live_repo, hf_home)  # the same rules refuse a real export
     assert written.returncode == ExitCode.EXPORT_RULES
     assert "nothing written" in written.stderr
-    assert _git(live_repo, "status", "--porcelain") == ""
+    assert git(live_repo, "status", "--porcelain") == ""
 
 
 def test_model_rules_on_real_files(sts_bundle2: Path) -> None:

@@ -40,21 +40,8 @@ def test_cuda_image_builds(tmp_path: Path) -> None:
             f"\nCUDA image build: {took:.0f} s, {info['Size'] / 1e9:.2f} GB, {free:.1f} GB was free"
         )
         assert info["Config"]["Labels"]["dev.repro-kit.flavor"] == "cuda"
-        check = subprocess.run(
-            [
-                "docker",
-                "run",
-                "--rm",
-                "--network",
-                "none",
-                "--entrypoint",
-                "python",
-                tag,
-                "-c",
-                "import torch, kit; print(torch.__version__, torch.version.cuda)",
-            ],
-            capture_output=True,
-            text=True,
+        check = _offline_run(
+            tag, "python", "import torch, kit; print(torch.__version__, torch.version.cuda)"
         )
         assert check.returncode == 0, check.stderr
         assert check.stdout.split()[1] not in ("None", "")  # a CUDA build of torch
@@ -72,6 +59,16 @@ def test_cuda_image_builds(tmp_path: Path) -> None:
             ],
             capture_output=True,
         )
+
+
+def _offline_run(image: str, entrypoint: str, code: str) -> subprocess.CompletedProcess:
+    """``ENTRYPOINT -c CODE`` in a throwaway container of ``image`` with no network."""
+    args = ["--rm", "--network", "none", "--entrypoint", entrypoint, image, "-c", code]
+    return subprocess.run(
+        ["docker", "run", *args],
+        capture_output=True,
+        text=True,
+    )
 
 
 def _docker_disk_free_gb() -> float:
@@ -140,21 +137,8 @@ def test_image_metadata_user_and_no_build_ca(cpu_image: str) -> None:
         ["docker", "history", "--no-trunc", cpu_image], capture_output=True, text=True, check=True
     ).stdout
     assert "build-extra" not in history and "ca.crt" not in history
-    probe = subprocess.run(
-        [
-            "docker",
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            "--entrypoint",
-            "sh",
-            cpu_image,
-            "-c",
-            "test ! -e /tmp/build-extra && cat /etc/repro-kit/image.json && id -u",
-        ],
-        capture_output=True,
-        text=True,
+    probe = _offline_run(
+        cpu_image, "sh", "test ! -e /tmp/build-extra && cat /etc/repro-kit/image.json && id -u"
     )
     assert probe.returncode == 0, probe.stderr
     image_json = json.loads(probe.stdout.splitlines()[0])
